@@ -1,0 +1,112 @@
+"""Typed, frozen configuration mirroring `params.yaml`, one model per section.
+
+Unknown keys are rejected so that a typo in params.yaml fails loudly instead of silently falling
+back to a default. The library receives these objects; only entry points (stages, CLI, flows)
+read the YAML file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gaitgrf import contract as c
+from gaitgrf.errors import GaitGrfError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathsConfig(Section):
+    """Every path the pipeline uses, relative to the project root, written once here."""
+
+    raw: Path = Path("data/raw")
+    incoming: Path = Path("data/incoming")
+    reports: Path = Path("reports")
+
+
+class RatesConfig(Section):
+    force_hz: float = Field(1000.0, gt=0)
+    kinematics_hz: float = Field(100.0, gt=0)
+    #: One device rate is drawn per subject, so a cohort mixes sensor systems.
+    accelerometer_hz: tuple[float, ...] = (148.148, 200.0)
+
+
+class GroupMix(Section):
+    healthy: float = Field(0.45, ge=0)
+    knee_oa: float = Field(0.40, ge=0)
+    post_surgery: float = Field(0.15, ge=0)
+
+
+class SynthConfig(Section):
+    """The embedded synthetic cohort (docs/synthetic-cohort.md)."""
+
+    cohort_id: str = "synth-default"
+    subjects: int = Field(40, ge=1, le=10_000)
+    seed: int = 20250
+    walking_trials: int = Field(4, ge=1)
+    static_trials: int = Field(1, ge=0)
+    trial_duration_s: float = Field(10.0, gt=2.0, le=600.0)
+    static_duration_s: float = Field(3.0, gt=0.5)
+    groups: GroupMix = GroupMix()
+    rates: RatesConfig = RatesConfig()
+    #: Fraction of subjects whose knee alignment is not recorded (left empty, never invented).
+    unknown_alignment_fraction: float = Field(0.1, ge=0, le=1)
+    #: Probability that an accelerometer drops out briefly (NaN run) in a trial.
+    dropout_probability: float = Field(0.15, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _check_id(self) -> SynthConfig:
+        if not c.COHORT_ID_PATTERN.match(self.cohort_id):
+            raise ValueError(
+                f"cohort_id {self.cohort_id!r} must match {c.COHORT_ID_PATTERN.pattern}"
+            )
+        return self
+
+
+class ContractConfig(Section):
+    """Tolerances of the cohort loader (docs/data-contract.md, 'Rules')."""
+
+    #: Longest run of missing samples a required channel may have before the trial is refused.
+    max_nan_run_s: float = Field(0.1, gt=0)
+    #: Allowed relative difference between the declared and the measured sampling rate.
+    rate_tolerance: float = Field(0.01, gt=0, lt=0.5)
+    #: Check file checksums against the manifest (slower on huge cohorts, on by default).
+    verify_checksums: bool = True
+
+
+class Params(Section):
+    paths: PathsConfig = PathsConfig()
+    synth: SynthConfig = SynthConfig()
+    contract: ContractConfig = ContractConfig()
+
+
+class ConfigError(GaitGrfError):
+    hint = "compare with params.yaml in the repository and docs/configuration.md"
+
+
+def parse_params(raw: dict[str, Any], *, source: str = "params") -> Params:
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{source}: {problems}") from None
+
+
+def load_params(path: Path) -> Params:
+    """Read a params file the caller names; the library never looks for one on its own."""
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    return parse_params(raw, source=str(path))

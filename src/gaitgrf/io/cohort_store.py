@@ -1,0 +1,94 @@
+"""Writing cohorts: staged in a temporary folder, then moved into place in one rename.
+
+A stored cohort is immutable. Writers never touch an existing `data/raw/<cohort_id>/`; a cohort
+that fails half-way leaves only its staging folder (removed on the next attempt), never a partial
+cohort under its real name.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gaitgrf import contract as c
+from gaitgrf.errors import CohortExistsError
+
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cohort_files(root: Path) -> list[Path]:
+    """Data files of a cohort (everything but the manifest), sorted for stable checksums."""
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and p.name != c.MANIFEST_FILE and not p.name.startswith(".")
+    )
+
+
+def write_subjects(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
+    """subjects.csv with the contract's columns; None becomes an empty cell (unknown)."""
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(c.SUBJECT_COLUMNS), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in c.SUBJECT_COLUMNS})
+
+
+def write_manifest(root: Path, cohort_id: str, source: Mapping[str, Any]) -> dict[str, Any]:
+    manifest = {
+        "cohort_id": cohort_id,
+        "contract_version": c.CONTRACT_VERSION,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "source": dict(source),
+        "checksums": {
+            p.relative_to(root).as_posix(): f"sha256:{sha256_file(p)}" for p in cohort_files(root)
+        },
+    }
+    (root / c.MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def check_new_cohort(out_dir: Path, cohort_id: str) -> None:
+    if not c.COHORT_ID_PATTERN.match(cohort_id):
+        raise ValueError(f"cohort id {cohort_id!r} must match {c.COHORT_ID_PATTERN.pattern}")
+    if out_dir.exists():
+        raise CohortExistsError(f"{out_dir}: cohort {cohort_id!r} already exists")
+
+
+@contextmanager
+def staged_cohort(out_dir: Path, cohort_id: str) -> Iterator[Path]:
+    """Yield a staging folder; on success it becomes `out_dir` atomically.
+
+    The final check for an existing cohort happens again right before the rename, so two writers
+    racing for the same id cannot overwrite each other.
+    """
+    check_new_cohort(out_dir, cohort_id)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = out_dir.parent / f".staging-{out_dir.name}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
+    try:
+        yield staging
+        if out_dir.exists():
+            raise CohortExistsError(f"{out_dir}: cohort {cohort_id!r} appeared while writing")
+        os.rename(staging, out_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)

@@ -1,0 +1,5 @@
+"""The embedded synthetic cohort: physically consistent walking trials (docs/synthetic-cohort.md)."""
+
+from gaitgrf.synth.cohort import GENERATOR_VERSION, generate_cohort
+
+__all__ = ["GENERATOR_VERSION", "generate_cohort"]

@@ -1,0 +1,41 @@
+"""Fixtures shared by every test folder.
+
+`tests/` is not a package, so this file puts it on sys.path to make the plain helper module
+`cohort_factory` importable from any test (`from cohort_factory import make_trial`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+if str(TESTS_DIR) not in sys.path:
+    sys.path.insert(0, str(TESTS_DIR))
+
+import cohort_factory  # noqa: E402
+
+
+@pytest.fixture
+def raw_dir(tmp_path: Path) -> Path:
+    """An empty `data/raw`-like folder under tmp_path."""
+    path = tmp_path / "raw"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def make_cohort(raw_dir: Path) -> Callable[..., Path]:
+    """`make_cohort(cohort_id="tiny", subjects=..., trials=..., edit=...)` -> cohort folder.
+
+    See `cohort_factory.build_cohort`; cohorts land in the `raw_dir` fixture's folder.
+    """
+
+    def make(cohort_id: str = "tiny", **kwargs: Any) -> Path:
+        return cohort_factory.build_cohort(raw_dir, cohort_id, **kwargs)
+
+    return make
