@@ -26,6 +26,9 @@ class PathsConfig(Section):
 
     raw: Path = Path("data/raw")
     incoming: Path = Path("data/incoming")
+    validated: Path = Path("data/validated")
+    resampled: Path = Path("data/resampled")
+    fused: Path = Path("data/fused")
     reports: Path = Path("reports")
 
 
@@ -79,10 +82,84 @@ class ContractConfig(Section):
     verify_checksums: bool = True
 
 
+class ValidateConfig(Section):
+    """Great Expectations checks of the validate stage (docs/pipeline.md, 'validate')."""
+
+    #: The stage fails when more than this share of trials is quarantined.
+    max_fail_fraction: float = Field(0.2, ge=0, le=1)
+    #: Largest vertical GRF of a walking trial, in body weights.
+    grf_peak_bw: tuple[float, float] = (0.8, 2.0)
+    #: Median stance duration of a walking trial from the force plates, seconds.
+    stance_s: tuple[float, float] = (0.35, 1.5)
+    #: |mean vertical force while standing / (m g) - 1| allowed in static trials.
+    static_weight_tolerance: float = Field(0.05, gt=0, lt=1)
+    #: Fraction of accelerometer samples allowed at the sensor's saturation (clipping).
+    max_clipped_fraction: float = Field(0.001, ge=0, le=1)
+    #: Accelerometer magnitude |a| in g: median of a trial must fall inside.
+    acc_median_g: tuple[float, float] = (0.7, 1.4)
+    #: Standard deviation of the pelvis accelerometer magnitude, m/s^2 (a dead sensor is flat).
+    acc_min_std: float = Field(0.05, ge=0)
+    #: Share of missing samples allowed per required channel.
+    max_nan_fraction: float = Field(0.05, ge=0, le=1)
+    #: Joint angles beyond this absolute value (deg) are not physiological.
+    max_abs_angle_deg: float = Field(180.0, gt=0)
+    #: Trials longer than this are refused: lab trials are short; longer ones are usually a
+    #: concatenation or an export error.
+    max_duration_s: float = Field(90.0, gt=0)
+
+
+class FilterConfig(Section):
+    order: int = Field(4, ge=1, le=8)
+    #: Low-pass cut-off per channel family (Hz), zero-lag (filtered forwards and backwards).
+    cutoff_hz: dict[str, float] = {"accelerometer": 20.0, "joint_angle": 6.0, "grf": 20.0, "cop": 10.0}
+
+
+class EventsConfig(Section):
+    #: Vertical force above which a foot is on the plate (N).
+    force_threshold_n: float = Field(20.0, gt=0)
+    min_stance_s: float = Field(0.25, gt=0)
+    max_stance_s: float = Field(1.6, gt=0)
+
+
+class WindowConfig(Section):
+    length_s: float = Field(1.0, gt=0)
+    stride_s: float = Field(0.5, gt=0)
+
+
+class ResampleConfig(Section):
+    #: Common time base for every channel (Hz).
+    rate_hz: float = Field(100.0, gt=0)
+    filter: FilterConfig = FilterConfig()
+    events: EventsConfig = EventsConfig()
+    #: Which sample layouts to build: stance-normalised and/or continuous windows.
+    layouts: tuple[str, ...] = ("stance", "window")
+    stance_points: int = Field(101, ge=11)
+    window: WindowConfig = WindowConfig()
+
+
+class FuseConfig(Section):
+    #: Accelerometer locations used as model inputs (ipsi/contra expand to both legs).
+    sensors: tuple[str, ...] = ("pelvis", "thigh", "shank")
+    #: Joint angles used as model inputs, as joint_plane (both legs).
+    kinematics: tuple[str, ...] = (
+        "hip_flex", "hip_add", "hip_rot", "knee_flex", "knee_add", "knee_rot",
+        "ankle_flex", "ankle_add", "ankle_rot",
+    )
+    #: Static feature groups per condition: knee_alignment, affected_side, stance_side,
+    #: anthropometrics. `base` must stay empty: it is the no-subject-feature baseline.
+    conditions: dict[str, tuple[str, ...]] = {
+        "base": (),
+        "subject": ("knee_alignment", "affected_side", "stance_side"),
+    }
+
+
 class Params(Section):
     paths: PathsConfig = PathsConfig()
     synth: SynthConfig = SynthConfig()
     contract: ContractConfig = ContractConfig()
+    validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
+    resample: ResampleConfig = ResampleConfig()
+    fuse: FuseConfig = FuseConfig()
 
 
 class ConfigError(GaitGrfError):

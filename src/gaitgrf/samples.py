@@ -1,0 +1,118 @@
+"""Model-ready samples: the tensors that flow from `resample` to `fuse` to training.
+
+One `SampleSet` per layout (and, after fusion, per feature condition). Every sample is one foot:
+its *ipsilateral* side is the foot whose force is the target. Channels are named relative to that
+foot (`acc_shank_ipsi_x`, `angle_knee_contra_flex`) and lateral quantities are mirrored for right
+feet (the y axis of accelerometers and of the GRF points laterally from the ipsilateral foot), so
+left and right steps form one dataset.
+
+Targets are `(vertical, anterior, lateral)` ground reaction force of the ipsilateral foot in body
+weights: `TARGETS`. Files are uncompressed `.npz` (loads in tens of milliseconds) with a JSON
+sidecar that says what the arrays mean and where they came from.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TARGETS = ("vertical", "anterior", "lateral")
+LAYOUTS = ("stance", "window")
+_ARRAYS = ("inputs", "targets", "static", "subject_id", "cohort_id", "trial_id", "side", "start_s", "duration_s")
+
+
+@dataclass(frozen=True)
+class SampleSet:
+    layout: str
+    #: Samples per second along T (windows) or points per stance (stance layout: T = 101).
+    rate_hz: float
+    channels: tuple[str, ...]
+    inputs: np.ndarray  # (N, C, T) float32
+    targets: np.ndarray  # (N, 3, T) float32, body weights
+    static_names: tuple[str, ...]
+    static: np.ndarray  # (N, S) float32, NaN where unknown
+    subject_id: np.ndarray  # (N,) str
+    cohort_id: np.ndarray  # (N,) str
+    trial_id: np.ndarray  # (N,) str
+    side: np.ndarray  # (N,) "l" / "r": the ipsilateral foot
+    start_s: np.ndarray  # (N,) float64, start within the trial
+    duration_s: np.ndarray  # (N,) float64, real duration the T points span
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = self.inputs.shape[0]
+        if self.inputs.ndim != 3 or self.inputs.shape[1] != len(self.channels):
+            raise ValueError(f"inputs {self.inputs.shape} do not match {len(self.channels)} channels")
+        if self.targets.shape != (n, len(TARGETS), self.inputs.shape[2]):
+            raise ValueError(f"targets {self.targets.shape} do not match inputs {self.inputs.shape}")
+        if self.static.shape != (n, len(self.static_names)):
+            raise ValueError(f"static {self.static.shape} does not match {len(self.static_names)} names")
+        for name in ("subject_id", "cohort_id", "trial_id", "side", "start_s", "duration_s"):
+            if getattr(self, name).shape != (n,):
+                raise ValueError(f"{name} must have one entry per sample ({n})")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout {self.layout!r} is not one of {LAYOUTS}")
+
+    def __len__(self) -> int:
+        return int(self.inputs.shape[0])
+
+    @property
+    def groups(self) -> np.ndarray:
+        """Subject key per sample (`cohort/subject`): the unit of every split, never a trial."""
+        return np.char.add(np.char.add(self.cohort_id.astype(str), "/"), self.subject_id.astype(str))
+
+    def take(self, index: np.ndarray) -> SampleSet:
+        arrays = {name: getattr(self, name)[index] for name in _ARRAYS}
+        return SampleSet(
+            layout=self.layout,
+            rate_hz=self.rate_hz,
+            channels=self.channels,
+            static_names=self.static_names,
+            provenance=self.provenance,
+            **arrays,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "layout": self.layout,
+            "rate_hz": self.rate_hz,
+            "samples": len(self),
+            "subjects": int(np.unique(self.groups).size),
+            "shape_inputs": list(self.inputs.shape),
+            "shape_targets": list(self.targets.shape),
+            "shape_static": list(self.static.shape),
+            "channels": list(self.channels),
+            "targets": list(TARGETS),
+            "target_unit": "body weight",
+            "static_names": list(self.static_names),
+            "provenance": self.provenance,
+        }
+
+    def save(self, path: Path) -> Path:
+        """Write `path` (.npz) and its `.json` sidecar."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, Any] = {name: getattr(self, name) for name in _ARRAYS}
+        for name in ("subject_id", "cohort_id", "trial_id", "side"):
+            arrays[name] = np.asarray(arrays[name]).astype(str)
+        with path.open("wb") as fh:
+            np.savez(fh, **arrays)
+        path.with_suffix(".json").write_text(json.dumps(self.describe(), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> SampleSet:
+        meta = json.loads(path.with_suffix(".json").read_text())
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in _ARRAYS}
+        return cls(
+            layout=meta["layout"],
+            rate_hz=float(meta["rate_hz"]),
+            channels=tuple(meta["channels"]),
+            static_names=tuple(meta["static_names"]),
+            provenance=meta.get("provenance", {}),
+            **arrays,
+        )
