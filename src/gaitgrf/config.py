@@ -111,7 +111,12 @@ class ValidateConfig(Section):
 class FilterConfig(Section):
     order: int = Field(4, ge=1, le=8)
     #: Low-pass cut-off per channel family (Hz), zero-lag (filtered forwards and backwards).
-    cutoff_hz: dict[str, float] = {"accelerometer": 20.0, "joint_angle": 6.0, "grf": 20.0, "cop": 10.0}
+    cutoff_hz: dict[str, float] = {
+        "accelerometer": 20.0,
+        "joint_angle": 6.0,
+        "grf": 20.0,
+        "cop": 10.0,
+    }
 
 
 class EventsConfig(Section):
@@ -142,8 +147,15 @@ class FuseConfig(Section):
     sensors: tuple[str, ...] = ("pelvis", "thigh", "shank")
     #: Joint angles used as model inputs, as joint_plane (both legs).
     kinematics: tuple[str, ...] = (
-        "hip_flex", "hip_add", "hip_rot", "knee_flex", "knee_add", "knee_rot",
-        "ankle_flex", "ankle_add", "ankle_rot",
+        "hip_flex",
+        "hip_add",
+        "hip_rot",
+        "knee_flex",
+        "knee_add",
+        "knee_rot",
+        "ankle_flex",
+        "ankle_add",
+        "ankle_rot",
     )
     #: Static feature groups per condition: knee_alignment, affected_side, stance_side,
     #: anthropometrics. `base` must stay empty: it is the no-subject-feature baseline.

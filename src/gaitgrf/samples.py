@@ -22,7 +22,17 @@ import numpy as np
 
 TARGETS = ("vertical", "anterior", "lateral")
 LAYOUTS = ("stance", "window")
-_ARRAYS = ("inputs", "targets", "static", "subject_id", "cohort_id", "trial_id", "side", "start_s", "duration_s")
+_ARRAYS = (
+    "inputs",
+    "targets",
+    "static",
+    "subject_id",
+    "cohort_id",
+    "trial_id",
+    "side",
+    "start_s",
+    "duration_s",
+)
 
 
 @dataclass(frozen=True)
@@ -46,11 +56,17 @@ class SampleSet:
     def __post_init__(self) -> None:
         n = self.inputs.shape[0]
         if self.inputs.ndim != 3 or self.inputs.shape[1] != len(self.channels):
-            raise ValueError(f"inputs {self.inputs.shape} do not match {len(self.channels)} channels")
+            raise ValueError(
+                f"inputs {self.inputs.shape} do not match {len(self.channels)} channels"
+            )
         if self.targets.shape != (n, len(TARGETS), self.inputs.shape[2]):
-            raise ValueError(f"targets {self.targets.shape} do not match inputs {self.inputs.shape}")
+            raise ValueError(
+                f"targets {self.targets.shape} do not match inputs {self.inputs.shape}"
+            )
         if self.static.shape != (n, len(self.static_names)):
-            raise ValueError(f"static {self.static.shape} does not match {len(self.static_names)} names")
+            raise ValueError(
+                f"static {self.static.shape} does not match {len(self.static_names)} names"
+            )
         for name in ("subject_id", "cohort_id", "trial_id", "side", "start_s", "duration_s"):
             if getattr(self, name).shape != (n,):
                 raise ValueError(f"{name} must have one entry per sample ({n})")
@@ -63,7 +79,9 @@ class SampleSet:
     @property
     def groups(self) -> np.ndarray:
         """Subject key per sample (`cohort/subject`): the unit of every split, never a trial."""
-        return np.char.add(np.char.add(self.cohort_id.astype(str), "/"), self.subject_id.astype(str))
+        return np.char.add(
+            np.char.add(self.cohort_id.astype(str), "/"), self.subject_id.astype(str)
+        )
 
     def take(self, index: np.ndarray) -> SampleSet:
         arrays = {name: getattr(self, name)[index] for name in _ARRAYS}

@@ -65,7 +65,11 @@ def rot_x(angle: np.ndarray) -> np.ndarray:
     ca, sa = np.cos(angle), np.sin(angle)
     one, zero = np.ones_like(angle), np.zeros_like(angle)
     return np.stack(
-        [np.stack([one, zero, zero], -1), np.stack([zero, ca, -sa], -1), np.stack([zero, sa, ca], -1)],
+        [
+            np.stack([one, zero, zero], -1),
+            np.stack([zero, ca, -sa], -1),
+            np.stack([zero, sa, ca], -1),
+        ],
         -2,
     )
 
@@ -74,7 +78,11 @@ def rot_y(angle: np.ndarray) -> np.ndarray:
     ca, sa = np.cos(angle), np.sin(angle)
     one, zero = np.ones_like(angle), np.zeros_like(angle)
     return np.stack(
-        [np.stack([ca, zero, sa], -1), np.stack([zero, one, zero], -1), np.stack([-sa, zero, ca], -1)],
+        [
+            np.stack([ca, zero, sa], -1),
+            np.stack([zero, one, zero], -1),
+            np.stack([-sa, zero, ca], -1),
+        ],
         -2,
     )
 
@@ -83,7 +91,11 @@ def rot_z(angle: np.ndarray) -> np.ndarray:
     ca, sa = np.cos(angle), np.sin(angle)
     one, zero = np.ones_like(angle), np.zeros_like(angle)
     return np.stack(
-        [np.stack([ca, -sa, zero], -1), np.stack([sa, ca, zero], -1), np.stack([zero, zero, one], -1)],
+        [
+            np.stack([ca, -sa, zero], -1),
+            np.stack([sa, ca, zero], -1),
+            np.stack([zero, zero, one], -1),
+        ],
         -2,
     )
 

@@ -13,7 +13,9 @@ from gaitgrf.io.cohort_store import sha256_file, staged_cohort
 from gaitgrf.io.trial_file import Stream, Trial, trial_table, write_trial
 from gaitgrf.synth import generate_cohort
 
-TINY = SynthConfig(cohort_id="tiny", subjects=2, walking_trials=1, static_trials=0, trial_duration_s=3.0)
+TINY = SynthConfig(
+    cohort_id="tiny", subjects=2, walking_trials=1, static_trials=0, trial_duration_s=3.0
+)
 
 
 def test_existing_cohort_is_never_overwritten(tmp_path: Path) -> None:
@@ -41,8 +43,11 @@ def test_bad_cohort_id_is_refused(tmp_path: Path) -> None:
 
 def test_manifest_checksums_cover_every_file(tmp_path: Path) -> None:
     manifest = generate_cohort(TINY, tmp_path / "tiny")
-    files = {p.relative_to(tmp_path / "tiny").as_posix() for p in (tmp_path / "tiny").rglob("*")
-             if p.is_file() and p.name != c.MANIFEST_FILE}
+    files = {
+        p.relative_to(tmp_path / "tiny").as_posix()
+        for p in (tmp_path / "tiny").rglob("*")
+        if p.is_file() and p.name != c.MANIFEST_FILE
+    }
     assert set(manifest["checksums"]) == files
     for rel, digest in manifest["checksums"].items():
         assert digest == f"sha256:{sha256_file(tmp_path / 'tiny' / rel)}"
@@ -58,9 +63,17 @@ def make_trial() -> Trial:
     t_fast = np.arange(0, 1, 1e-3)
     t_slow = np.arange(0, 1, 1e-2)
     fast = Stream("grf", 1000.0, t_fast, ("grf_l_z",), np.ones((t_fast.size, 1)), ("N",))
-    slow = Stream("kin", 100.0, t_slow, ("angle_knee_l_flex", "angle_knee_r_flex"),
-                  np.full((t_slow.size, 2), 5.0), ("deg", "deg"))
-    return Trial("S1_walk01", "S1", "tiny", "walking", {"grf": fast, "kin": slow}, {"speed_mps": 1.2})
+    slow = Stream(
+        "kin",
+        100.0,
+        t_slow,
+        ("angle_knee_l_flex", "angle_knee_r_flex"),
+        np.full((t_slow.size, 2), 5.0),
+        ("deg", "deg"),
+    )
+    return Trial(
+        "S1_walk01", "S1", "tiny", "walking", {"grf": fast, "kin": slow}, {"speed_mps": 1.2}
+    )
 
 
 def test_trial_table_tags_rows_by_stream_and_nulls_the_rest() -> None:

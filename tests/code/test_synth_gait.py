@@ -11,7 +11,9 @@ from gaitgrf.synth import gait
 from gaitgrf.synth.population import GROUPS, SubjectTruth, draw_subject
 
 
-def subject(mass: float = 70.0, height: float = 1.75, hka: float = -1.0, side: str = "none") -> SubjectTruth:
+def subject(
+    mass: float = 70.0, height: float = 1.75, hka: float = -1.0, side: str = "none"
+) -> SubjectTruth:
     return SubjectTruth(
         subject_id="S001",
         index=0,
@@ -57,7 +59,7 @@ def test_stride_mean_vertical_force_is_body_weight(mass, height, speed, hka, sid
 @settings(max_examples=25, deadline=None)
 @given(speed=st.floats(0.7, 1.7), seed=st.integers(0, 1000))
 def test_forces_vanish_in_swing_and_stay_physical(speed: float, seed: int) -> None:
-    t, steps, forces = simulate(subject(), speed, seed)
+    _t, _steps, forces = simulate(subject(), speed, seed)
     for side in ("l", "r"):
         f = forces.grf[side]
         swing = ~forces.in_stance[side]

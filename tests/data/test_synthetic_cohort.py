@@ -62,7 +62,10 @@ def stance_table(data: Loaded) -> pd.DataFrame:
         for side in ("l", "r"):
             for on, off in stances(trial, side):
                 sel = (grf.time >= on) & (grf.time < off)
-                fz, fx = grf.channel(f"grf_{side}_z")[sel] / bw, grf.channel(f"grf_{side}_x")[sel] / bw
+                fz, fx = (
+                    grf.channel(f"grf_{side}_z")[sel] / bw,
+                    grf.channel(f"grf_{side}_x")[sel] / bw,
+                )
                 fy = grf.channel(f"grf_{side}_y")[sel] / bw
                 n = fz.size
                 rows.append(
@@ -177,9 +180,7 @@ def test_still_sensors_read_gravity(cohort: Loaded) -> None:
 
 
 def test_dropouts_are_short_and_rare(cohort: Loaded) -> None:
-    nan_fraction = np.mean(
-        [np.isnan(t.streams["acc"].data).mean() for t in cohort.trials]
-    )
+    nan_fraction = np.mean([np.isnan(t.streams["acc"].data).mean() for t in cohort.trials])
     assert 0.0 < nan_fraction < 0.01
 
 
@@ -203,8 +204,15 @@ def test_knee_kinematics_show_alignment_only_partly(cohort: Loaded) -> None:
 
 
 def test_subjects_file_keeps_unknowns_empty(tmp_path: Path) -> None:
-    cfg = CONFIG.model_copy(update={"subjects": 30, "walking_trials": 1, "static_trials": 0,
-                                    "trial_duration_s": 3.0, "unknown_alignment_fraction": 0.3})
+    cfg = CONFIG.model_copy(
+        update={
+            "subjects": 30,
+            "walking_trials": 1,
+            "static_trials": 0,
+            "trial_duration_s": 3.0,
+            "unknown_alignment_fraction": 0.3,
+        }
+    )
     generate_cohort(cfg, tmp_path / "c")
     subjects = pd.read_csv(tmp_path / "c" / "subjects.csv")
     unknown = subjects.knee_alignment_left_deg.isna()

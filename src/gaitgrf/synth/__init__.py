@@ -1,4 +1,7 @@
-"""The embedded synthetic cohort: physically consistent walking trials (docs/synthetic-cohort.md)."""
+"""The embedded synthetic cohort: physically consistent walking trials.
+
+See docs/synthetic-cohort.md.
+"""
 
 from gaitgrf.synth.cohort import GENERATOR_VERSION, generate_cohort
 

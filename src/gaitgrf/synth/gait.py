@@ -54,7 +54,9 @@ class Steps:
     params: dict[str, SideParams]
 
 
-def side_params(subject: SubjectTruth, speed: float, rng: np.random.Generator) -> dict[str, SideParams]:
+def side_params(
+    subject: SubjectTruth, speed: float, rng: np.random.Generator
+) -> dict[str, SideParams]:
     stance = float(np.clip(0.62 - 0.06 * (speed - 1.3), 0.57, 0.68))
     q = float(np.clip(0.1 + 0.25 * (speed - 0.8) / 0.6, 0.05, 0.45))
     ap = 0.20 * (speed / 1.3) ** 1.3
@@ -161,7 +163,9 @@ def walking_forces(
         q = p.q * (1.0 + 0.06 * rng.standard_normal(heel.size))
         kk = p.k + 0.01 * rng.standard_normal(heel.size)
         b1, b3, b2 = np.trapezoid(_basis(_GRID, p.warp), _GRID, axis=1)
-        impulse = p.share * weight * stride_times - p.impact_bw * weight * IMPACT_DURATION_S * 2 / np.pi
+        impulse = (
+            p.share * weight * stride_times - p.impact_bw * weight * IMPACT_DURATION_S * 2 / np.pi
+        )
         amp = impulse / (durations * (b1 + q * b3 + kk * b2))
         idx = np.where(on, k, 0)
         basis = _basis(s, p.warp)
@@ -202,7 +206,7 @@ def _balance_vertical(
     correction keeps the shapes and the zero swing force while pinning the stride mean to the
     weight, as balance does in real walking.
     """
-    window = max(3, int(round(stride_s / float(t[1] - t[0]))))
+    window = max(3, round(stride_s / float(t[1] - t[0])))
     for _ in range(3):
         total = grf["l"][:, 2] + grf["r"][:, 2]
         mean = uniform_filter1d(total, window, mode="nearest")

@@ -51,11 +51,14 @@ def cycle_phase(t: np.ndarray, heel: np.ndarray, toe: np.ndarray) -> np.ndarray:
     span = heel[k + 1] - heel[k]
     raw = (t - heel[k]) / span
     stance = (toe[k] - heel[k]) / span
-    return np.where(
-        raw < stance,
-        NORMATIVE_TOE_OFF * raw / stance,
-        NORMATIVE_TOE_OFF + (1 - NORMATIVE_TOE_OFF) * (raw - stance) / (1 - stance),
-    ) % 1.0
+    return (
+        np.where(
+            raw < stance,
+            NORMATIVE_TOE_OFF * raw / stance,
+            NORMATIVE_TOE_OFF + (1 - NORMATIVE_TOE_OFF) * (raw - stance) / (1 - stance),
+        )
+        % 1.0
+    )
 
 
 @dataclass(frozen=True)
@@ -153,9 +156,7 @@ def body_motion(
             ("foot", ankle, np.zeros(3), r_foot),
         ):
             site = SENSOR_SITES[f"{seg}_{side}"]
-            points[f"sensor_{seg}_{side}"] = (
-                origin + site.along * vec + rot @ site.offset_for(h)
-            )
+            points[f"sensor_{seg}_{side}"] = origin + site.along * vec + rot @ site.offset_for(h)
             rotations[f"{seg}_{side}"] = rot
             masses[f"{seg}_{side}"] = MASS_FRACTION[seg] * subject.mass_kg
     return BodyMotion(points, rotations, masses)

@@ -80,9 +80,7 @@ def _alignment(rng: np.random.Generator, group: str) -> tuple[dict[str, float], 
     side = "l" if rng.random() < 0.5 else "r"
     other = "r" if side == "l" else "l"
     if group == "knee_oa":
-        affected = (
-            rng.uniform(-15.0, -3.0) if rng.random() < 0.8 else rng.uniform(3.0, 10.0)
-        )
+        affected = rng.uniform(-15.0, -3.0) if rng.random() < 0.8 else rng.uniform(3.0, 10.0)
         contralateral = affected * rng.uniform(0.3, 0.8) + rng.normal(0, 1.0)
     else:  # post_surgery
         affected = rng.normal(1.5, 2.0)

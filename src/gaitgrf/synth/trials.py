@@ -29,7 +29,10 @@ _TRIAL_BASE = 1000
 PAD_S = 1.0
 SATURATION = 16 * GRAVITY
 ACC_LOCATIONS = ("pelvis", "thigh_l", "thigh_r", "shank_l", "shank_r", "foot_l", "foot_r")
-_SEGMENT_OF = {"pelvis": "pelvis", **{f"{s}_{x}": f"{s}_{x}" for s in ("thigh", "shank", "foot") for x in "lr"}}
+_SEGMENT_OF = {
+    "pelvis": "pelvis",
+    **{f"{s}_{x}": f"{s}_{x}" for s in ("thigh", "shank", "foot") for x in "lr"},
+}
 
 
 @dataclass(frozen=True)
@@ -46,13 +49,14 @@ class SubjectSession:
 def open_session(subject: SubjectTruth, seed: int) -> SubjectSession:
     style = kinematics.draw_style(subject_rng(seed, subject.index, _STYLE))
     mrng = subject_rng(seed, subject.index, _MOUNT)
-    mounts = {
-        loc: segment_rotation(*np.radians(mrng.normal(0.0, 4.0, 3))) for loc in ACC_LOCATIONS
-    }
+    mounts = {loc: segment_rotation(*np.radians(mrng.normal(0.0, 4.0, 3))) for loc in ACC_LOCATIONS}
     krng = subject_rng(seed, subject.index, _MOCAP)
     sd = {"flex": 2.0, "add": 2.5, "rot": 4.0}
     offsets = {
-        (j, s, p): float(krng.normal(0.0, sd[p])) for j in c.JOINTS for s in c.SIDES for p in c.PLANES
+        (j, s, p): float(krng.normal(0.0, sd[p]))
+        for j in c.JOINTS
+        for s in c.SIDES
+        for p in c.PLANES
     }
     drng = subject_rng(seed, subject.index, _DEVICE)
     wobble = {"thigh": drng.uniform(11, 17), "shank": drng.uniform(17, 25)}
@@ -171,7 +175,9 @@ def _device_grf(
         names += [c.grf_channel(side, ax) for ax in c.AXES]
         names += [c.cop_channel(side, ax) for ax in ("x", "y")]
         units += ["N"] * 3 + ["m"] * 2
-    return Stream(c.STREAM_GRF, rate, t_out, tuple(names), np.concatenate(cols, axis=1), tuple(units))
+    return Stream(
+        c.STREAM_GRF, rate, t_out, tuple(names), np.concatenate(cols, axis=1), tuple(units)
+    )
 
 
 def _events(steps: gait.Steps, duration: float) -> dict[str, list[float]]:
@@ -231,6 +237,9 @@ def _standing_angles(
     t: np.ndarray, side: str, subject: SubjectTruth, sway: np.ndarray
 ) -> dict[tuple[str, str], np.ndarray]:
     base = {("hip", "flex"): 8.0, ("knee", "flex"): 3.0, ("ankle", "flex"): 2.0}
-    out = {k: np.full_like(t, base.get(k, 0.0)) + (sway if k[1] == "flex" else 0.0) for k in kinematics.KEY_POINTS}
+    out = {
+        k: np.full_like(t, base.get(k, 0.0)) + (sway if k[1] == "flex" else 0.0)
+        for k in kinematics.KEY_POINTS
+    }
     out[("knee", "add")] = out[("knee", "add")] - subject.hka_deg[side]
     return out

@@ -1,0 +1,1 @@
+"""Prefect flows that orchestrate the pipeline; they arrive with the data stages."""

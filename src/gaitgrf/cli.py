@@ -1,0 +1,279 @@
+"""The `gaitgrf` command line: bootstrap a project, generate and inspect cohorts.
+
+Paths in the params file are relative to the working directory (the project root, like DVC's
+stages). Heavy libraries (pandas, pyarrow, DVC, torch...) are imported inside the commands so
+that `gaitgrf --help` stays fast. A `GaitGrfError` is shown as one red line and its hint, with
+exit code 1, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from typer.core import TyperGroup
+
+from gaitgrf import __version__
+from gaitgrf.errors import GaitGrfError
+
+if TYPE_CHECKING:
+    from gaitgrf.config import Params
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class CohortNotFoundError(GaitGrfError):
+    hint = "list the cohorts with `gaitgrf cohort list`"
+
+
+def report_error(exc: GaitGrfError) -> None:
+    """One red line (the message's first line), the rest as is, then the hint."""
+    first, *rest = str(exc).splitlines() or [type(exc).__name__]
+    err_console.print(f"[bold red]error:[/] [red]{escape(first)}[/]")
+    for line in rest:
+        err_console.print(escape(line))
+    if exc.hint:
+        err_console.print(f"[yellow]hint:[/] {escape(exc.hint)}")
+
+
+class _Group(TyperGroup):
+    """Turns a GaitGrfError raised by any command into a clean message and exit code 1."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer vendors click: its Context type is private
+        try:
+            return super().invoke(ctx)
+        except GaitGrfError as exc:
+            report_error(exc)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    help="gaitgrf: predict walking ground reaction forces from wearables (DVC + Prefect pipeline).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="rich",
+)
+cohort_app = typer.Typer(
+    cls=_Group,
+    help="Inspect cohorts (folders in the data contract format).",
+    no_args_is_help=True,
+)
+app.add_typer(cohort_app, name="cohort")
+
+ParamsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--params",
+        help="Params file (default: params.yaml when present, else the built-in defaults).",
+        dir_okay=False,
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"gaitgrf {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """gaitgrf: predict walking ground reaction forces from wearables."""
+
+
+def _params(path: Path | None) -> Params:
+    from gaitgrf.config import Params, load_params
+
+    if path is None:
+        default = Path("params.yaml")
+        return load_params(default) if default.is_file() else Params()
+    return load_params(path)
+
+
+@app.command()
+def bootstrap(params: ParamsOption = None) -> None:
+    """Make this folder a working project: git repo, DVC with a local remote, a cohort.
+
+    Each step is idempotent: a second run reports what exists and does nothing.
+    """
+    from gaitgrf import workspace as ws
+
+    cfg = _params(params)
+    root = Path.cwd()
+
+    def say(line: str) -> None:
+        console.print(escape(line))
+
+    fresh = ws.ensure_git_repo(root, report=say)
+    ws.ensure_dvc(root, commit=fresh, report=say)
+    raw_dir = root / cfg.paths.raw
+    ws.restore_cohorts(root, raw_dir, report=say)
+    ws.track_untracked_cohorts(root, raw_dir, report=say)
+    with _progress(f"generating cohort {cfg.synth.cohort_id}") as progress:
+        ws.ensure_default_cohort(raw_dir, cfg.synth, root=root, progress=progress, report=say)
+
+
+@app.command()
+def synth(
+    subjects: Annotated[
+        int | None, typer.Option(help="Number of subjects [default: synth.subjects].")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed [default: synth.seed].")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Cohort folder to write [default: <paths.raw>/<cohort id>].")
+    ] = None,
+    cohort_id: Annotated[
+        str | None, typer.Option(help="Cohort id [default: synth.cohort_id].")
+    ] = None,
+    params: ParamsOption = None,
+) -> None:
+    """Generate a synthetic cohort (docs/synthetic-cohort.md) with a progress bar."""
+    from gaitgrf.config import parse_params
+    from gaitgrf.synth import generate_cohort
+
+    cfg = _params(params)
+    overrides = {"subjects": subjects, "seed": seed, "cohort_id": cohort_id}
+    raw = cfg.model_dump(mode="json", by_alias=True)
+    raw["synth"].update({k: v for k, v in overrides.items() if v is not None})
+    synth_cfg = parse_params(raw, source="options").synth
+    target = out if out is not None else cfg.paths.raw / synth_cfg.cohort_id
+    start = time.perf_counter()
+    with _progress(f"generating {synth_cfg.cohort_id}") as progress:
+        generate_cohort(synth_cfg, target, progress=progress)
+    trials = synth_cfg.subjects * (synth_cfg.walking_trials + synth_cfg.static_trials)
+    console.print(
+        f"cohort {escape(synth_cfg.cohort_id)}: {synth_cfg.subjects} subjects, {trials} trials "
+        f"written to {escape(str(target))} in {time.perf_counter() - start:.1f} s"
+    )
+
+
+@cohort_app.command("check")
+def cohort_check(
+    path: Annotated[Path, typer.Argument(help="Cohort folder, e.g. data/raw/synth-default.")],
+    params: ParamsOption = None,
+) -> None:
+    """Check a cohort against the data contract (every trial read); list all violations."""
+    from gaitgrf.io.loader import load_cohort
+
+    if not path.is_dir():
+        raise CohortNotFoundError(f"{path}: no such cohort folder")
+    cfg = _params(params)
+    start = time.perf_counter()
+    cohort = load_cohort(path, cfg.contract, read_trials=True)
+    table = Table(title=f"cohort {cohort.cohort_id}: contract OK")
+    table.add_column("group")
+    for column in ("subjects", "walking trials", "static trials"):
+        table.add_column(column, justify="right")
+    group_of = dict(zip(cohort.subjects["subject_id"], cohort.subjects["group"], strict=True))
+    rows: dict[str, list[int]] = {}
+    for group in cohort.subjects["group"]:
+        rows.setdefault(str(group), [0, 0, 0])[0] += 1
+    for trial in cohort.trials:
+        row = rows.setdefault(str(group_of.get(trial.subject_id)), [0, 0, 0])
+        row[1 if trial.kind == "walking" else 2] += 1
+    for group, (n_subjects, walking, static) in sorted(rows.items()):
+        table.add_row(escape(group), str(n_subjects), str(walking), str(static))
+    totals = [sum(r[i] for r in rows.values()) for i in range(3)]
+    table.add_row("[bold]total[/]", *(f"[bold]{t}[/]" for t in totals))
+    console.print(table)
+    console.print(f"checked in {time.perf_counter() - start:.1f} s")
+
+
+@cohort_app.command("list")
+def cohort_list(params: ParamsOption = None) -> None:
+    """Cohorts under paths.raw with their subject and trial counts (metadata check only)."""
+    from gaitgrf.errors import ContractError
+    from gaitgrf.io.loader import load_cohort
+    from gaitgrf.workspace import cohort_dirs, dvc_file
+
+    cfg = _params(params)
+    raw_dir = cfg.paths.raw
+    folders = cohort_dirs(raw_dir)
+    missing = sorted(p.with_suffix("") for p in (raw_dir.glob("*.dvc") if raw_dir.is_dir() else []))
+    missing = [p for p in missing if not p.exists()]
+    if not folders and not missing:
+        console.print(f"no cohort under {escape(str(raw_dir))} (run `gaitgrf bootstrap`)")
+        return
+    table = Table(title=f"cohorts under {raw_dir}")
+    table.add_column("cohort")
+    for column in ("subjects", "walking", "static"):
+        table.add_column(column, justify="right")
+    table.add_column("DVC")
+    table.add_column("status")
+    for folder in folders:
+        tracked = "tracked" if dvc_file(folder).exists() else "[yellow]untracked[/]"
+        try:
+            cohort = load_cohort(folder, cfg.contract, read_trials=False)
+        except ContractError as exc:
+            n = len(exc.violations)
+            table.add_row(escape(folder.name), "-", "-", "-", tracked, f"[red]{n} violation(s)[/]")
+            continue
+        kinds = [t.kind for t in cohort.trials]
+        table.add_row(
+            escape(folder.name),
+            str(len(cohort.subjects)),
+            str(kinds.count("walking")),
+            str(kinds.count("static")),
+            tracked,
+            "[green]ok[/]",
+        )
+    for folder in missing:
+        table.add_row(escape(folder.name), "-", "-", "-", "tracked", "[yellow]not checked out[/]")
+    console.print(table)
+
+
+class _progress:
+    """A rich progress bar usable as the `progress(done, total)` callback; quiet if unused."""
+
+    def __init__(self, description: str) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+            # Logs and CI get the summary line only, not a bar redrawn into the log.
+            disable=not console.is_terminal,
+        )
+        self._description = description
+        self._task: Any = None
+
+    def __enter__(self) -> _progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._bar.stop()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._task is None:
+            self._bar.start()
+            self._task = self._bar.add_task(self._description, total=total)
+        self._bar.update(self._task, completed=done, total=total)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,203 @@
+"""End to end: `gaitgrf bootstrap` then `dvc repro` in a folder that is not yet a repository.
+
+The project's pipeline files (params.yaml, dvc.yaml, stages/, src/ as the stage dependencies)
+are copied into a temporary folder with a tiny synthetic cohort configured; everything runs as
+real subprocesses (git, DVC, the stage), as `make run` would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+COPIED = ["params.yaml", "dvc.yaml", ".dvcignore", ".gitignore", "data/raw/.gitignore"]
+COPIED_TREES = ["stages", "src"]
+TINY_SYNTH = {
+    "subjects": 3,
+    "walking_trials": 1,
+    "static_trials": 1,
+    "trial_duration_s": 4.0,
+    "static_duration_s": 1.0,
+}
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    # The stage command is `python -m stages.inventory`: it must find this interpreter.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["DVC_NO_ANALYTICS"] = "1"
+    return env
+
+
+def _run(cwd: Path, *args: str) -> str:
+    proc = subprocess.run(
+        list(args), cwd=cwd, env=_env(), capture_output=True, text=True, check=False
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"{' '.join(args)} failed ({proc.returncode}):\n{output}"
+    return output
+
+
+def gaitgrf(cwd: Path, *args: str) -> str:
+    return _run(cwd, sys.executable, "-m", "gaitgrf.cli", *args)
+
+
+def dvc(cwd: Path, *args: str) -> str:
+    return _run(cwd, sys.executable, "-m", "dvc", *args)
+
+
+def git(cwd: Path, *args: str) -> str:
+    return _run(cwd, "git", *args)
+
+
+def _mtimes(root: Path) -> dict[str, int]:
+    """mtime of every file outside git's and DVC's own bookkeeping folders."""
+    skip = (root / ".git", root / ".dvc" / "tmp")
+    return {
+        str(p.relative_to(root)): p.stat().st_mtime_ns
+        for p in root.rglob("*")
+        if p.is_file() and not any(p.is_relative_to(s) for s in skip)
+    }
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    for rel in COPIED:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, root / rel)
+    for rel in COPIED_TREES:
+        shutil.copytree(REPO / rel, root / rel, ignore=shutil.ignore_patterns("__pycache__"))
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["synth"].update(TINY_SYNTH)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return root
+
+
+def test_bootstrap_then_repro_then_nothing_to_do(project: Path) -> None:
+    cohort_id = "synth-default"
+    out = gaitgrf(project, "bootstrap", "--params", "params.yaml")
+    assert "git: initialised" in out
+    assert "dvc: initialised" in out
+    assert f"cohort {cohort_id}: generated 6 trials" in out
+    assert f"tracked in data/raw/{cohort_id}.dvc, pushed" in out
+
+    # A git repository with commits (the project, then DVC's configuration).
+    assert git(project, "rev-parse", "--is-inside-work-tree").strip() == "true"
+    assert len(git(project, "log", "--oneline").splitlines()) == 2
+    # DVC with a default remote inside the project, written relative to .dvc/.
+    assert (project / ".dvc").is_dir()
+    assert dvc(project, "remote", "default").strip() == "local"
+    assert "url = ../.dvc-remote" in (project / ".dvc" / "config").read_text()
+    # The cohort: one .dvc file, data in the remote, nothing else for git to see.
+    assert (project / "data" / "raw" / f"{cohort_id}.dvc").is_file()
+    remote_files = [p for p in (project / ".dvc-remote").rglob("*") if p.is_file()]
+    assert len(remote_files) >= 6 + 2  # trials, subjects.csv, manifest.json (+ the .dir list)
+    status = git(project, "status", "--porcelain").splitlines()
+    assert status == [f"?? data/raw/{cohort_id}.dvc"]
+    # DVC sees the cohort's .dvc file and orders it before the stage reading data/raw.
+    assert f"data/raw/{cohort_id}.dvc" in dvc(project, "dag")
+
+    out = dvc(project, "repro")
+    assert "Running stage 'inventory'" in out
+    inventory = json.loads((project / "reports" / "inventory.json").read_text())
+    assert inventory["cohorts"] == 1
+    assert inventory["subjects"] == 3
+    assert inventory["walking_trials"] == 3
+    assert inventory["static_trials"] == 3
+    assert sum(inventory["subjects_per_group"].values()) == 3
+    assert inventory["walking_minutes"] == pytest.approx(3 * 4.0 / 60, abs=0.01)
+
+    # A second run does nothing: the output says so and no file is touched.
+    before = _mtimes(project)
+    out = gaitgrf(project, "bootstrap", "--params", "params.yaml")
+    assert "git: repo exists" in out
+    assert "dvc: already initialised" in out
+    assert f"cohorts present: {cohort_id} — nothing to do" in out
+    out = dvc(project, "repro")
+    assert "Stage 'inventory' didn't change, skipping" in out
+    assert "Running stage" not in out
+    assert _mtimes(project) == before
+    assert "up to date" in dvc(project, "status")
+
+
+def test_inventory_stage_fails_clearly_without_cohort(project: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "stages.inventory"],
+        cwd=project,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "no cohort folder" in proc.stderr
+    assert "hint: run `gaitgrf bootstrap`" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (project / "reports" / "inventory.json").exists()
+
+
+def test_inventory_stage_lists_violations(project: Path) -> None:
+    gaitgrf(project, "synth", "--params", "params.yaml", "--cohort-id", "broken")
+    (project / "data" / "raw" / "broken" / "subjects.csv").write_text("subject_id\nS01\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "stages.inventory"],
+        cwd=project,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "violation(s)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_bootstrap_restores_and_tracks_existing_cohorts(project: Path) -> None:
+    gaitgrf(project, "bootstrap", "--params", "params.yaml")
+    raw = project / "data" / "raw"
+    # A tracked cohort whose folder is gone (a fresh clone): restored from DVC, not regenerated.
+    shutil.rmtree(raw / "synth-default")
+    out = gaitgrf(project, "bootstrap", "--params", "params.yaml")
+    assert "cohort synth-default: restored from DVC" in out
+    assert "generated" not in out
+    assert (raw / "synth-default" / "manifest.json").is_file()
+    # A cohort folder nobody tracked (e.g. an interrupted run): tracked and pushed.
+    gaitgrf(project, "synth", "--params", "params.yaml", "--cohort-id", "extra")
+    out = gaitgrf(project, "bootstrap", "--params", "params.yaml")
+    assert "cohort extra: tracked in data/raw/extra.dvc, pushed" in out
+    assert "cohorts present: extra, synth-default — nothing to do" in out
+    assert "/extra" in (raw / ".gitignore").read_text().splitlines()
+    assert git(project, "status", "--porcelain").splitlines() == [
+        " M data/raw/.gitignore",
+        "?? data/raw/extra.dvc",
+        "?? data/raw/synth-default.dvc",
+    ]
+    tracked = ("data/raw/extra.dvc", "data/raw/synth-default.dvc")
+    assert "up to date" in dvc(project, "status", *tracked)
+    # Data that neither the cache nor the remote holds: a clear error, nothing regenerated.
+    shutil.rmtree(raw / "extra")
+    shutil.rmtree(project / ".dvc" / "cache")
+    shutil.rmtree(project / ".dvc-remote")
+    proc = subprocess.run(
+        [sys.executable, "-m", "gaitgrf.cli", "bootstrap", "--params", "params.yaml"],
+        cwd=project,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: `dvc pull --quiet data/raw/extra.dvc` failed")
+    assert "hint: the data of data/raw/extra.dvc is in neither the DVC cache nor" in proc.stderr
