@@ -55,13 +55,14 @@ def timed_generation(cfg: SynthConfig, root: Path, workers: int) -> dict[str, An
 def traced_generation(cfg: SynthConfig, root: Path) -> dict[str, Any]:
     """Peak Python/numpy memory of a single-process run (tracing slows it; not timed)."""
     tracemalloc.start()
-    generate_cohort(cfg, root / f"{cfg.cohort_id}-traced")
+    out = root / f"{cfg.cohort_id}-traced-{cfg.subjects}"
+    generate_cohort(cfg, out)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return {
         "subjects": cfg.subjects,
         "peak_traced_mb": peak / 1e6,
-        "mb_written": folder_mb(root / f"{cfg.cohort_id}-traced"),
+        "mb_written": folder_mb(out),
     }
 
 
