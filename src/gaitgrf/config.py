@@ -83,7 +83,7 @@ class ContractConfig(Section):
 
 
 class ValidateConfig(Section):
-    """Great Expectations checks of the validate stage (docs/pipeline.md, 'validate')."""
+    """Great Expectations checks of the validate stage (docs/validation.md)."""
 
     #: The stage fails when more than this share of trials is quarantined.
     max_fail_fraction: float = Field(0.2, ge=0, le=1)
