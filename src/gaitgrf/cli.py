@@ -103,6 +103,57 @@ def _params(path: Path | None) -> Params:
     return load_params(path)
 
 
+def _workers() -> int:
+    """Generation runs one process per core; the output is identical whatever the count."""
+    import os
+
+    return max(1, os.cpu_count() or 1)
+
+
+def _run(command: list[str], what: str, hint: str) -> None:
+    """Run a pipeline tool in the project root, streaming its output; fail with one line."""
+    import subprocess
+    import sys
+
+    code = subprocess.call([sys.executable, *command] if command[0] == "-m" else command)
+    if code != 0:
+        raise PipelineError(f"{what} failed (exit code {code})", hint=hint)
+
+
+class PipelineError(GaitGrfError):
+    def __init__(self, message: str, *, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+@app.command()
+def prepare(params: ParamsOption = None) -> None:
+    """Run the Prefect flow `prepare` (validate -> resample -> fuse) outside DVC.
+
+    Uses the Prefect server in PREFECT_API_URL, or starts a temporary local one. `dvc repro`
+    runs the same library functions as DVC stages and skips what has not changed.
+    """
+    if not Path("flows/prepare.py").is_file():
+        raise PipelineError(
+            "flows/prepare.py not found in the working directory",
+            hint="run gaitgrf prepare from the project root (the folder with dvc.yaml)",
+        )
+    args = ["-m", "flows.prepare"] + (["--params", str(params)] if params else [])
+    _run(args, "prepare flow", "read the Prefect log above; `gaitgrf cohort check` tests raw data")
+
+
+@app.command()
+def repro(
+    stage: Annotated[str | None, typer.Argument(help="Stage to reproduce (default: all).")] = None,
+) -> None:
+    """`dvc repro` with the project's environment: runs only what changed."""
+    _run(
+        ["-m", "dvc", "repro", *([stage] if stage else [])],
+        "dvc repro",
+        "see the stage output above; `dvc status` lists what is out of date",
+    )
+
+
 @app.command()
 def bootstrap(params: ParamsOption = None) -> None:
     """Make this folder a working project: git repo, DVC with a local remote, a cohort.
@@ -123,7 +174,9 @@ def bootstrap(params: ParamsOption = None) -> None:
     ws.restore_cohorts(root, raw_dir, report=say)
     ws.track_untracked_cohorts(root, raw_dir, report=say)
     with _progress(f"generating cohort {cfg.synth.cohort_id}") as progress:
-        ws.ensure_default_cohort(raw_dir, cfg.synth, root=root, progress=progress, report=say)
+        ws.ensure_default_cohort(
+            raw_dir, cfg.synth, root=root, progress=progress, report=say, workers=_workers()
+        )
 
 
 @app.command()
@@ -152,7 +205,7 @@ def synth(
     target = out if out is not None else cfg.paths.raw / synth_cfg.cohort_id
     start = time.perf_counter()
     with _progress(f"generating {synth_cfg.cohort_id}") as progress:
-        generate_cohort(synth_cfg, target, progress=progress)
+        generate_cohort(synth_cfg, target, progress=progress, workers=_workers())
     trials = synth_cfg.subjects * (synth_cfg.walking_trials + synth_cfg.static_trials)
     console.print(
         f"cohort {escape(synth_cfg.cohort_id)}: {synth_cfg.subjects} subjects, {trials} trials "

@@ -352,6 +352,7 @@ def ensure_default_cohort(
     root: Path,
     progress: Progress | None = None,
     report: Report = _noop,
+    workers: int = 1,
 ) -> Path | None:
     """Generate and track the synthetic cohort, but only when `raw_dir` holds no cohort at all.
 
@@ -367,7 +368,7 @@ def ensure_default_cohort(
 
     out_dir = raw_dir / synth_config.cohort_id
     start = time.perf_counter()
-    generate_cohort(synth_config, out_dir, progress=progress)
+    generate_cohort(synth_config, out_dir, progress=progress, workers=workers)
     elapsed = time.perf_counter() - start
     trials = synth_config.subjects * (synth_config.walking_trials + synth_config.static_trials)
     target = _track(root, out_dir)

@@ -20,7 +20,15 @@ import yaml
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-COPIED = ["params.yaml", "dvc.yaml", ".dvcignore", ".gitignore", "data/raw/.gitignore"]
+COPIED = [
+    "params.yaml",
+    "dvc.yaml",
+    ".dvcignore",
+    ".gitignore",
+    "data/.gitignore",
+    "data/raw/.gitignore",
+    "reports/validation/.gitignore",
+]
 COPIED_TREES = ["stages", "src"]
 TINY_SYNTH = {
     "subjects": 3,
@@ -117,6 +125,18 @@ def test_bootstrap_then_repro_then_nothing_to_do(project: Path) -> None:
     assert inventory["static_trials"] == 3
     assert sum(inventory["subjects_per_group"].values()) == 3
     assert inventory["walking_minutes"] == pytest.approx(3 * 4.0 / 60, abs=0.01)
+    # The data stages: validated trials, both layouts for both conditions, reports.
+    for stage in ("validate", "resample", "fuse"):
+        assert f"Running stage '{stage}'" in out
+    validation = json.loads((project / "reports/validation/metrics.json").read_text())
+    assert validation["trials"] == 6 and validation["quarantined"] == 0
+    assert (project / "reports/validation/data_docs/index.html").is_file()
+    events = json.loads((project / "reports" / "events.json").read_text())
+    assert events["samples"]["stance"] > 0 and events["samples"]["window"] > 0
+    for layout in ("stance", "window"):
+        for condition in ("base", "subject"):
+            assert (project / "data/fused" / layout / f"{condition}.npz").is_file()
+    assert "metrics.json" in dvc(project, "metrics", "show")
 
     # A second run does nothing: the output says so and no file is touched.
     before = _mtimes(project)
@@ -129,6 +149,14 @@ def test_bootstrap_then_repro_then_nothing_to_do(project: Path) -> None:
     assert "Running stage" not in out
     assert _mtimes(project) == before
     assert "up to date" in dvc(project, "status")
+
+    # A filter cut-off belongs to resample: only resample and fuse run again.
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["resample"]["filter"]["cutoff_hz"]["grf"] = 25.0
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = dvc(project, "repro")
+    ran = sorted(line.split("'")[1] for line in out.splitlines() if line.startswith("Running"))
+    assert ran == ["fuse", "resample"]
 
 
 def test_inventory_stage_fails_clearly_without_cohort(project: Path) -> None:
