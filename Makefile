@@ -80,7 +80,8 @@ bench: setup ## Run every benchmark in benchmarks/ (results under reports/benchm
 	for f in "$${files[@]}"; do echo "==> python $$f"; $(BIN)/python "$$f"; done
 
 clean: ## Remove caches and generated reports (never data/raw, .dvc/cache or the DVC remote)
-	@echo "==> removing tool caches, __pycache__, .prefect and reports/"
-	rm -rf .pytest_cache .ruff_cache .mypy_cache .hypothesis .prefect reports
+	@echo "==> removing tool caches, __pycache__, .prefect and generated reports (dvc repro restores them)"
+	rm -rf .pytest_cache .ruff_cache .mypy_cache .hypothesis .prefect
+	[ ! -d reports ] || find reports -mindepth 1 ! -name .gitignore ! -type d -delete
 	find . -path ./.venv -prune -o -path ./.git -prune -o -path ./data -prune \
 		-o -path ./.dvc-remote -prune -o -name __pycache__ -type d -print0 | xargs -0 -r rm -rf
