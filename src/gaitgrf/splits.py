@@ -1,0 +1,127 @@
+"""Subject-wise splits: no subject is ever on both sides of a split.
+
+A fixed test set of held-out subjects is drawn once (stratified by group and by alignment band,
+so both conditions and all architectures are compared on the same, representative people), and
+tuning uses GroupKFold over the remaining subjects. Subjects are keyed `cohort/subject`, so the
+same id in two cohorts is two people.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+#: Alignment bands (HKA degrees, varus negative): the OA literature's <5 deg vs >=5 deg varus,
+#: valgus, and unknown.
+ALIGNMENT_BANDS = ("varus>=5", "neutral", "valgus>=5", "unknown")
+
+
+class SplitError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class HoldOut:
+    """Subject keys for tuning (train + validation folds) and for the final test."""
+
+    tuning: tuple[str, ...]
+    test: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        overlap = set(self.tuning) & set(self.test)
+        if overlap:
+            raise SplitError(f"subjects on both sides of the hold-out split: {sorted(overlap)}")
+
+
+def subject_key(cohort_id: str, subject_id: str) -> str:
+    return f"{cohort_id}/{subject_id}"
+
+
+def alignment_band(hka_left: float | None, hka_right: float | None) -> str:
+    """Band of the more deformed knee; unknown when neither side is recorded."""
+    known = [v for v in (hka_left, hka_right) if v is not None and not np.isnan(v)]
+    if not known:
+        return "unknown"
+    worst = max(known, key=abs)
+    if worst <= -5.0:
+        return "varus>=5"
+    if worst >= 5.0:
+        return "valgus>=5"
+    return "neutral"
+
+
+def strata(subjects: pd.DataFrame) -> dict[str, str]:
+    """`cohort/subject` -> stratum `group|alignment band`."""
+    left = pd.to_numeric(subjects["knee_alignment_left_deg"], errors="coerce").to_numpy(float)
+    right = pd.to_numeric(subjects["knee_alignment_right_deg"], errors="coerce").to_numpy(float)
+    return {
+        subject_key(str(c), str(s)): f"{g}|{alignment_band(float(lv), float(rv))}"
+        for c, s, g, lv, rv in zip(
+            subjects["cohort_id"],
+            subjects["subject_id"],
+            subjects["group"],
+            left,
+            right,
+            strict=True,
+        )
+    }
+
+
+def hold_out(subjects: pd.DataFrame, test_fraction: float, seed: int) -> HoldOut:
+    """Draw about `test_fraction` of the subjects of every stratum as the test set.
+
+    Strata are visited in a fixed order and rounding is carried over between them, so the total
+    matches `test_fraction` of all subjects and small strata still contribute over the cohort.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise SplitError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    groups: dict[str, list[str]] = defaultdict(list)
+    for key, stratum in sorted(strata(subjects).items()):
+        groups[stratum].append(key)
+    total = sum(len(v) for v in groups.values())
+    if total < 2:
+        raise SplitError(f"need at least 2 subjects for a hold-out split, got {total}")
+    rng = np.random.default_rng(seed)
+    target = max(1, min(total - 1, round(test_fraction * total)))
+    test: list[str] = []
+    carry = 0.0
+    for stratum in sorted(groups):
+        members = list(groups[stratum])
+        rng.shuffle(members)
+        exact = test_fraction * len(members) + carry
+        take = min(len(members), int(np.floor(exact + 0.5)))
+        carry = exact - take
+        test += members[:take]
+    # Rounding across strata can miss the overall target by one or two: fix it at random.
+    remaining = sorted(set(k for v in groups.values() for k in v) - set(test))
+    rng.shuffle(remaining)
+    while len(test) < target:
+        test.append(remaining.pop())
+    while len(test) > target:
+        test.pop(int(rng.integers(len(test))))
+    tuning = sorted(set(k for v in groups.values() for k in v) - set(test))
+    return HoldOut(tuning=tuple(tuning), test=tuple(sorted(test)))
+
+
+def group_kfold(
+    keys: Sequence[str], folds: int, seed: int
+) -> Iterator[tuple[list[str], list[str]]]:
+    """(train, validation) subject keys for each of `folds` folds; each subject validates once."""
+    unique = sorted(set(keys))
+    if folds < 2 or folds > len(unique):
+        raise SplitError(f"cannot make {folds} folds from {len(unique)} subjects")
+    order = np.random.default_rng(seed).permutation(len(unique))
+    assignment = {unique[i]: n % folds for n, i in enumerate(order)}
+    for fold in range(folds):
+        val = [k for k in unique if assignment[k] == fold]
+        train = [k for k in unique if assignment[k] != fold]
+        yield train, val
+
+
+def sample_index(groups: np.ndarray, subjects: Sequence[str]) -> np.ndarray:
+    """Positions of the samples whose subject key is in `subjects`."""
+    return np.flatnonzero(np.isin(groups, np.asarray(list(subjects))))
