@@ -165,6 +165,41 @@ class FuseConfig(Section):
     }
 
 
+class PretrainedConfig(Section):
+    """ImageNet weights for the image backbones (resnet50, inception_v3), as in the study."""
+
+    enabled: bool = False
+    #: Folder holding torchvision checkpoint files; None: torch's hub cache ($TORCH_HOME).
+    weights_dir: Path | None = None
+
+
+class ModelsConfig(Section):
+    """The model zoo (docs/models.md)."""
+
+    architectures: tuple[str, ...] = (
+        "mlp",
+        "cnn1d",
+        "cnn2d",
+        "lstm",
+        "bilstm",
+        "gru",
+        "cnn1d_lstm",
+        "cnn2d_lstm",
+        "resnet50",
+        "inception_v3",
+    )
+    pretrained: PretrainedConfig = PretrainedConfig()
+
+    @model_validator(mode="after")
+    def _known(self) -> ModelsConfig:
+        from gaitgrf.models import REGISTRY
+
+        unknown = [a for a in self.architectures if a not in REGISTRY]
+        if unknown:
+            raise ValueError(f"unknown architecture(s) {unknown}; registered: {list(REGISTRY)}")
+        return self
+
+
 class Params(Section):
     paths: PathsConfig = PathsConfig()
     synth: SynthConfig = SynthConfig()
@@ -172,6 +207,7 @@ class Params(Section):
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     resample: ResampleConfig = ResampleConfig()
     fuse: FuseConfig = FuseConfig()
+    models: ModelsConfig = ModelsConfig()
 
 
 class ConfigError(GaitGrfError):

@@ -1,0 +1,153 @@
+"""The one training loop: tuning trials, refits and tests all go through `fit`.
+
+Loss is mean squared error per force component, each divided by that component's variance in
+the training targets: the medio-lateral force is ~15x smaller than the vertical one, and a plain
+MSE would let the model ignore it. Early stopping watches the validation loss and restores the
+best epoch's weights. `on_epoch` sees every epoch's losses and may raise (Optuna pruning).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    #: Stop after this many epochs without a better validation loss (0: never stop early).
+    patience: int = 5
+    seed: int = 0
+    #: torch threads for this process (None: leave torch's default).
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    epoch: int
+    train_loss: float
+    val_loss: float | None
+    seconds: float
+
+
+@dataclass
+class FitResult:
+    history: list[EpochResult] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val_loss: float = float("inf")
+    stopped_early: bool = False
+
+    @property
+    def seconds(self) -> float:
+        return sum(e.seconds for e in self.history)
+
+
+EpochCallback = Callable[[EpochResult], None]
+
+
+def dataset(inputs: np.ndarray, static: np.ndarray, targets: np.ndarray) -> TensorDataset:
+    return TensorDataset(
+        torch.as_tensor(inputs, dtype=torch.float32),
+        torch.as_tensor(static, dtype=torch.float32),
+        torch.as_tensor(targets, dtype=torch.float32),
+    )
+
+
+class WeightedMSE(nn.Module):
+    """MSE with one weight per force component (B, 3, T)."""
+
+    def __init__(self, weights: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("weights", weights.view(1, -1, 1))
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        loss: torch.Tensor = ((pred - target) ** 2 * self.weights).mean()
+        return loss
+
+
+def component_weights(targets: torch.Tensor) -> torch.Tensor:
+    """1 / variance of each component over the training targets (guarded against zero)."""
+    var = targets.transpose(0, 1).reshape(targets.shape[1], -1).var(dim=1)
+    return 1.0 / var.clamp_min(1e-6)
+
+
+def _run_epoch(
+    model: nn.Module,
+    loader: DataLoader[tuple[torch.Tensor, ...]],
+    loss_fn: nn.Module,
+    optimiser: torch.optim.Optimizer | None,
+) -> float:
+    training = optimiser is not None
+    model.train(training)
+    total, count = 0.0, 0
+    with torch.set_grad_enabled(training):
+        for x, s, y in loader:
+            loss = loss_fn(model(x, s), y)
+            if optimiser is not None:
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+            total += float(loss.detach()) * x.shape[0]
+            count += x.shape[0]
+    return total / max(count, 1)
+
+
+def fit(
+    model: nn.Module,
+    train: TensorDataset,
+    val: TensorDataset | None,
+    cfg: FitConfig,
+    on_epoch: EpochCallback | None = None,
+) -> FitResult:
+    """Train `model` in place; with `val`, keep the weights of the best validation epoch."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    loader = DataLoader(train, batch_size=cfg.batch_size, shuffle=True, generator=generator)
+    val_loader = DataLoader(val, batch_size=256) if val is not None else None
+    loss_fn = WeightedMSE(component_weights(train.tensors[2]))
+    optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    result = FitResult()
+    best_state = None
+    for epoch in range(cfg.epochs):
+        start = time.perf_counter()
+        train_loss = _run_epoch(model, loader, loss_fn, optimiser)
+        val_loss = _run_epoch(model, val_loader, loss_fn, None) if val_loader else None
+        outcome = EpochResult(epoch, train_loss, val_loss, time.perf_counter() - start)
+        result.history.append(outcome)
+        if val_loss is not None and val_loss < result.best_val_loss:
+            result.best_val_loss, result.best_epoch = val_loss, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        if on_epoch is not None:
+            on_epoch(outcome)
+        if cfg.patience and val_loss is not None and epoch - result.best_epoch >= cfg.patience:
+            result.stopped_early = True
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return result
+
+
+def predict(
+    model: nn.Module, inputs: np.ndarray, static: np.ndarray, batch: int = 256
+) -> np.ndarray:
+    """Forces (N, 3, T) in body weights, in evaluation mode."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, inputs.shape[0], batch):
+            x = torch.as_tensor(inputs[i : i + batch], dtype=torch.float32)
+            s = torch.as_tensor(static[i : i + batch], dtype=torch.float32)
+            out.append(model(x, s).numpy())
+    return np.concatenate(out) if out else np.zeros((0, 3, inputs.shape[-1]), np.float32)
