@@ -1,5 +1,9 @@
 """1D CNN: temporal convolutions across all channels (Johnson et al. 2021 used CNNs on
 accelerometers). Local patterns in time, every sensor mixed from the first layer.
+
+Time resolution is kept ('same' padding, odd kernels, no pooling), so the per-step head needs no
+resampling; the receptive field grows with depth and kernel size instead (4 blocks of kernel 9
+see 33 of the 101 points). Width doubles per block.
 """
 
 from __future__ import annotations
