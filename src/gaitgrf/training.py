@@ -66,6 +66,8 @@ def dataset(inputs: np.ndarray, static: np.ndarray, targets: np.ndarray) -> Tens
 class WeightedMSE(nn.Module):
     """MSE with one weight per force component (B, 3, T)."""
 
+    weights: torch.Tensor
+
     def __init__(self, weights: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("weights", weights.view(1, -1, 1))
