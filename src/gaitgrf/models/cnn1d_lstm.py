@@ -9,58 +9,32 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import torch
-from torch import nn
-
 from gaitgrf.models.base import (
     Architecture,
     ModelSpec,
     SearchTrial,
-    SequenceHead,
-    broadcast_static,
     check_fusion,
     input_channels,
     training_space,
 )
 from gaitgrf.models.conv import conv1d_blocks
-from gaitgrf.models.recurrent import RecurrentCore
+from gaitgrf.models.recurrent import RecurrentNet
 
 FUSIONS = ("late", "early", "hidden")
 
 
-class Cnn1dLstm(nn.Module):
+class Cnn1dLstm(RecurrentNet):
     def __init__(self, spec: ModelSpec, hp: Mapping[str, Any]) -> None:
-        super().__init__()
         check_fusion("cnn1d_lstm", hp["fusion"], FUSIONS)
-        self.early = hp["fusion"] == "early"
-        self.conv = conv1d_blocks(
+        frontend = conv1d_blocks(
             input_channels(spec, hp["fusion"]),
             hp["filters"],
             hp["conv_layers"],
             hp["kernel"],
             hp["dropout"],
         )
-        self.rnn = RecurrentCore(
-            hp["filters"] * 2 ** (hp["conv_layers"] - 1),
-            hp["hidden"],
-            hp["rnn_layers"],
-            dropout=hp["dropout"],
-            static=spec.static,
-            init_from_static=hp["fusion"] == "hidden",
-        )
-        self.head = SequenceHead(
-            self.rnn.out_features,
-            spec.static,
-            spec.length,
-            spec.outputs,
-            late=hp["fusion"] == "late",
-        )
-
-    def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        if self.early:
-            x = broadcast_static(x, s)
-        out: torch.Tensor = self.head(self.rnn(self.conv(x), s), s)
-        return out
+        features = hp["filters"] * 2 ** (hp["conv_layers"] - 1)
+        super().__init__(spec, hp, layers=hp["rnn_layers"], frontend=frontend, features=features)
 
 
 def search_space(trial: SearchTrial) -> dict[str, Any]:

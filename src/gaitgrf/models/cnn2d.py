@@ -23,7 +23,7 @@ from gaitgrf.models.base import (
     input_channels,
     training_space,
 )
-from gaitgrf.models.conv import conv2d_blocks
+from gaitgrf.models.conv import ChannelImage
 
 FUSIONS = ("late", "early")
 
@@ -33,29 +33,21 @@ class Cnn2d(nn.Module):
         super().__init__()
         check_fusion("cnn2d", hp["fusion"], FUSIONS)
         self.early = hp["fusion"] == "early"
-        self.conv, planes, rows = conv2d_blocks(
-            input_channels(spec, hp["fusion"]),
-            hp["filters"],
-            hp["layers"],
-            hp["kernel_c"],
-            hp["kernel_t"],
-        )
-        self.dropout = nn.Dropout(hp["dropout"])
+        self.image = ChannelImage(input_channels(spec, hp["fusion"]), hp)
         self.head = SequenceHead(
-            planes * rows, spec.static, spec.length, spec.outputs, late=not self.early
+            self.image.features, spec.static, spec.length, spec.outputs, late=not self.early
         )
 
     def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         if self.early:
             x = broadcast_static(x, s)
-        z = self.dropout(self.conv(x.unsqueeze(1)).flatten(1, 2))
-        out: torch.Tensor = self.head(z, s)
+        out: torch.Tensor = self.head(self.image(x), s)
         return out
 
 
 def search_space(trial: SearchTrial) -> dict[str, Any]:
     return {
-        "layers": trial.suggest_int("layers", 1, 3),
+        "conv_layers": trial.suggest_int("conv_layers", 1, 3),
         "filters": trial.suggest_categorical("filters", [8, 16, 32]),
         "kernel_c": trial.suggest_categorical("kernel_c", [3, 5]),
         "kernel_t": trial.suggest_categorical("kernel_t", [3, 5, 7]),
@@ -66,7 +58,7 @@ def search_space(trial: SearchTrial) -> dict[str, Any]:
 
 
 DEFAULTS: dict[str, Any] = {
-    "layers": 2,
+    "conv_layers": 2,
     "filters": 16,
     "kernel_c": 3,
     "kernel_t": 5,

@@ -11,61 +11,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import torch
-from torch import nn
-
 from gaitgrf.models.base import (
     Architecture,
     ModelSpec,
     SearchTrial,
-    SequenceHead,
-    broadcast_static,
     check_fusion,
     input_channels,
     training_space,
 )
-from gaitgrf.models.conv import conv2d_blocks
-from gaitgrf.models.recurrent import RecurrentCore
+from gaitgrf.models.conv import ChannelImage
+from gaitgrf.models.recurrent import RecurrentNet
 
 FUSIONS = ("late", "early", "hidden")
 
 
-class Cnn2dLstm(nn.Module):
+class Cnn2dLstm(RecurrentNet):
     def __init__(self, spec: ModelSpec, hp: Mapping[str, Any]) -> None:
-        super().__init__()
         check_fusion("cnn2d_lstm", hp["fusion"], FUSIONS)
-        self.early = hp["fusion"] == "early"
-        self.conv, planes, rows = conv2d_blocks(
-            input_channels(spec, hp["fusion"]),
-            hp["filters"],
-            hp["conv_layers"],
-            hp["kernel_c"],
-            hp["kernel_t"],
+        frontend = ChannelImage(input_channels(spec, hp["fusion"]), hp)
+        super().__init__(
+            spec, hp, layers=hp["rnn_layers"], frontend=frontend, features=frontend.features
         )
-        self.dropout = nn.Dropout(hp["dropout"])
-        self.rnn = RecurrentCore(
-            planes * rows,
-            hp["hidden"],
-            hp["rnn_layers"],
-            dropout=hp["dropout"],
-            static=spec.static,
-            init_from_static=hp["fusion"] == "hidden",
-        )
-        self.head = SequenceHead(
-            self.rnn.out_features,
-            spec.static,
-            spec.length,
-            spec.outputs,
-            late=hp["fusion"] == "late",
-        )
-
-    def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        if self.early:
-            x = broadcast_static(x, s)
-        z = self.conv(x.unsqueeze(1))  # (B, F, C', T)
-        z = self.dropout(z.flatten(1, 2))  # (B, F * C', T)
-        out: torch.Tensor = self.head(self.rnn(z, s), s)
-        return out
 
 
 def search_space(trial: SearchTrial) -> dict[str, Any]:

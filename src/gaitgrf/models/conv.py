@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+import torch
 from torch import nn
 
 
@@ -42,3 +46,22 @@ def conv2d_blocks(
         planes = out
         rows = -(-rows // 2)
     return nn.Sequential(*blocks), planes, rows
+
+
+class ChannelImage(nn.Module):
+    """(B, C, T) -> 2D convolutions over the one-plane (C, T) image -> (B, F * C', T).
+
+    Reads hyperparameters filters, conv_layers, kernel_c, kernel_t and dropout.
+    """
+
+    def __init__(self, rows: int, hp: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.conv, planes, rows_left = conv2d_blocks(
+            rows, hp["filters"], hp["conv_layers"], hp["kernel_c"], hp["kernel_t"]
+        )
+        self.features = planes * rows_left
+        self.dropout = nn.Dropout(hp["dropout"])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.dropout(self.conv(x.unsqueeze(1)).flatten(1, 2))
+        return out

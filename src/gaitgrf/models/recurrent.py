@@ -88,17 +88,30 @@ class RecurrentCore(nn.Module):
 
 
 class RecurrentNet(nn.Module):
-    """A recurrent core straight on the input channels, then a per-step head (lstm/bilstm/gru)."""
+    """[frontend ->] recurrent core -> per-step head: lstm, bilstm, gru and the CNN-LSTM hybrids.
+
+    The optional `frontend` maps the (early-fused) input (B, C, T) to (B, F, T) features, e.g.
+    convolutions; without one the recurrent core reads the input channels directly.
+    """
 
     def __init__(
-        self, spec: ModelSpec, hp: Mapping[str, Any], *, cell: str, bidirectional: bool
+        self,
+        spec: ModelSpec,
+        hp: Mapping[str, Any],
+        *,
+        cell: str = "lstm",
+        bidirectional: bool = False,
+        layers: int | None = None,
+        frontend: nn.Module | None = None,
+        features: int | None = None,
     ) -> None:
         super().__init__()
         self.early = hp["fusion"] == "early"
+        self.frontend = frontend if frontend is not None else nn.Identity()
         self.rnn = RecurrentCore(
-            input_channels(spec, hp["fusion"]),
+            features if features is not None else input_channels(spec, hp["fusion"]),
             hp["hidden"],
-            hp["layers"],
+            layers if layers is not None else hp["layers"],
             cell=cell,
             bidirectional=bidirectional,
             dropout=hp["dropout"],
@@ -116,7 +129,7 @@ class RecurrentNet(nn.Module):
     def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         if self.early:
             x = broadcast_static(x, s)
-        out: torch.Tensor = self.head(self.rnn(x, s), s)
+        out: torch.Tensor = self.head(self.rnn(self.frontend(x), s), s)
         return out
 
 
