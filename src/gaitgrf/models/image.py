@@ -1,0 +1,145 @@
+"""Shared machinery of the ImageNet backbones: the channel x time matrix as an image.
+
+The (C, T) matrix of standardised inputs (plus constant static channels under early fusion) is a
+one-plane image. It is resized (bilinear) to `image_size` ("HxW": ResNet50 runs at any size,
+Inception v3 needs at least 75 x 75; sizes stay small to keep the CPU cost sane), then an
+`adapter` maps it to the three planes an ImageNet network expects:
+
+* `learned`: a 1x1 convolution (1 -> 3 planes), trained with the network. It starts as plain
+  replication (weights 1, bias 0): standardised inputs already have the mean-0, std-1 statistics
+  of an ImageNet-normalised image.
+* `fixed`: no parameters. The z-scores are squashed to grey levels in (0, 1) by a logistic,
+  replicated to three planes and normalised the way the checkpoint's training images were
+  (ImageNet mean/std for ResNet50; (g - 0.5) / 0.5 for Google's Inception v3, which is what
+  torchvision's `transform_input=True` converts to; the backbone is built with
+  `transform_input=False`, so that conversion is done here, once).
+
+(Resizing before the adapter is cheaper, and for `learned` identical: a 1x1 affine map commutes
+with bilinear interpolation.) The backbone's classifier is replaced by `nn.Identity`, its 2048
+pooled features go through dropout to a `VectorHead` for the 3 x T output (late fusion appends
+the static features there).
+
+Pretrained weights (`pretrained`, `weights_dir` hyperparameters, set from params.yaml
+`models.pretrained`, never searched) are torchvision's checkpoint files, loaded with
+`gaitgrf.weights`; only the classifier's entries may be left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gaitgrf.models.base import ModelSpec, VectorHead, broadcast_static, check_fusion
+
+FUSIONS = ("late", "early")
+ADAPTERS = ("learned", "fixed")
+#: Checkpoint entries of the replaced classifier heads (dropped before loading).
+DROPPED_PREFIXES = ("fc.", "AuxLogits.")
+#: Per-plane (mean, std) of the images each checkpoint was trained on, in [0, 1] grey levels.
+IMAGENET_NORM = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+INCEPTION_NORM = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'64x128' -> (64, 128): image height (channels axis) x width (time axis)."""
+    try:
+        height, width = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise ValueError(f"image_size {text!r}: expected 'HEIGHTxWIDTH', e.g. '64x128'") from None
+    if height < 1 or width < 1:
+        raise ValueError(f"image_size {text!r}: both sides must be positive")
+    return height, width
+
+
+class FixedAdapter(nn.Module):
+    """One plane of z-scores -> three normalised planes: logistic, replicate, (g - mean) / std."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, norm: tuple[tuple[float, ...], tuple[float, ...]]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(norm[0]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(norm[1]).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, plane: torch.Tensor) -> torch.Tensor:
+        return (torch.sigmoid(plane) - self.mean) / self.std
+
+
+def learned_adapter() -> nn.Conv2d:
+    conv = nn.Conv2d(1, 3, kernel_size=1)
+    nn.init.ones_(conv.weight)
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
+    return conv
+
+
+def load_pretrained(backbone: nn.Module, arch: str, weights_dir: str | Path | None) -> None:
+    """Load torchvision's checkpoint into `backbone`; only classifier entries may be left out.
+
+    Raises `gaitgrf.weights.WeightsNotFoundError` when the file is absent and `WeightsError` when
+    it does not fit the backbone (other missing or unexpected entries, other shapes).
+    """
+    from gaitgrf.weights import CheckpointError, load_state_dict, locate
+
+    state = load_state_dict(arch, weights_dir)
+    kept = {k: v for k, v in state.items() if not k.startswith(DROPPED_PREFIXES)}
+    path = locate(arch, weights_dir)
+    try:
+        result = backbone.load_state_dict(kept, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        problem = " ".join(str(exc).split())[:300]
+        raise CheckpointError(arch, path, f"does not fit {arch}: {problem}") from None
+    missing = [k for k in result.missing_keys if not k.startswith(DROPPED_PREFIXES)]
+    if missing or result.unexpected_keys:
+        raise CheckpointError(
+            arch,
+            path,
+            f"does not fit {arch}: {len(missing)} missing entries {missing[:3]}, "
+            f"{len(result.unexpected_keys)} unexpected {result.unexpected_keys[:3]}",
+        )
+
+
+class ImageRegressor(nn.Module):
+    """Adapter + resize -> ImageNet backbone (classifier removed) -> dropout -> VectorHead."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: ModelSpec,
+        hp: Mapping[str, Any],
+        backbone: nn.Module,
+        *,
+        features: int,
+        norm: tuple[tuple[float, ...], tuple[float, ...]] = IMAGENET_NORM,
+    ) -> None:
+        super().__init__()
+        check_fusion(name, hp["fusion"], FUSIONS)
+        if hp["adapter"] not in ADAPTERS:
+            raise ValueError(f"{name}: adapter {hp['adapter']!r} not in {ADAPTERS}")
+        self.early = hp["fusion"] == "early"
+        self.size = parse_size(hp["image_size"])
+        self.adapter: nn.Module = (
+            learned_adapter() if hp["adapter"] == "learned" else FixedAdapter(norm)
+        )
+        self.backbone = backbone
+        self.dropout = nn.Dropout(hp["dropout"])
+        self.head = VectorHead(
+            features, spec.static, spec.length, spec.outputs, late=hp["fusion"] == "late"
+        )
+
+    def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        if self.early:
+            x = broadcast_static(x, s)
+        plane = nn.functional.interpolate(
+            x.unsqueeze(1), size=self.size, mode="bilinear", align_corners=False
+        )
+        features = self.backbone(self.adapter(plane))
+        if isinstance(features, tuple):  # InceptionOutputs, were aux_logits ever enabled
+            features = features[0]
+        out: torch.Tensor = self.head(self.dropout(features), s)
+        return out
