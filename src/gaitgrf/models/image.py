@@ -33,7 +33,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from gaitgrf.models.base import ModelSpec, VectorHead, broadcast_static, check_fusion
+from gaitgrf.models.base import (
+    ModelSpec,
+    SearchTrial,
+    VectorHead,
+    broadcast_static,
+    check_fusion,
+    training_space,
+)
 
 FUSIONS = ("late", "early")
 ADAPTERS = ("learned", "fixed")
@@ -143,3 +150,29 @@ class ImageRegressor(nn.Module):
             features = features[0]
         out: torch.Tensor = self.head(self.dropout(features), s)
         return out
+
+
+def image_space(trial: SearchTrial, sizes: list[str]) -> dict[str, Any]:
+    """The search space both backbones share; `sizes` are the image sizes worth trying."""
+    return {
+        "adapter": trial.suggest_categorical("adapter", list(ADAPTERS)),
+        "image_size": trial.suggest_categorical("image_size", sizes),
+        "dropout": trial.suggest_float("dropout", 0.0, 0.5),
+        "fusion": trial.suggest_categorical("fusion", list(FUSIONS)),
+        **training_space(trial),
+    }
+
+
+def image_defaults(image_size: str) -> dict[str, Any]:
+    return {
+        "adapter": "learned",
+        "image_size": image_size,
+        "dropout": 0.2,
+        "fusion": "late",
+        "lr": 1e-3,
+        "weight_decay": 1e-5,
+        "batch_size": 32,
+        # Set from params.yaml (models.pretrained.enabled / .weights_dir), never searched.
+        "pretrained": False,
+        "weights_dir": None,
+    }

@@ -14,12 +14,13 @@ from typing import Any
 
 from torch import nn
 
-from gaitgrf.models.base import Architecture, ModelSpec, SearchTrial, training_space
+from gaitgrf.models.base import Architecture, ModelSpec, SearchTrial
 from gaitgrf.models.image import (
-    ADAPTERS,
     FUSIONS,
     INCEPTION_NORM,
     ImageRegressor,
+    image_defaults,
+    image_space,
     load_pretrained,
     parse_size,
 )
@@ -50,27 +51,10 @@ class InceptionV3Regressor(ImageRegressor):
 
 
 def search_space(trial: SearchTrial) -> dict[str, Any]:
-    return {
-        "adapter": trial.suggest_categorical("adapter", list(ADAPTERS)),
-        "image_size": trial.suggest_categorical("image_size", ["80x128", "112x160"]),
-        "dropout": trial.suggest_float("dropout", 0.0, 0.5),
-        "fusion": trial.suggest_categorical("fusion", list(FUSIONS)),
-        **training_space(trial),
-    }
+    return image_space(trial, ["80x128", "112x160"])
 
 
-DEFAULTS: dict[str, Any] = {
-    "adapter": "learned",
-    "image_size": "80x128",
-    "dropout": 0.2,
-    "fusion": "late",
-    "lr": 1e-3,
-    "weight_decay": 1e-5,
-    "batch_size": 32,
-    # Set from params.yaml (models.pretrained.enabled / .weights_dir), never searched.
-    "pretrained": False,
-    "weights_dir": None,
-}
+DEFAULTS: dict[str, Any] = image_defaults("80x128")
 
 ARCHITECTURE = Architecture(
     "inception_v3", InceptionV3Regressor, search_space, DEFAULTS, FUSIONS, image_backbone=True
