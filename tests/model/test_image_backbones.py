@@ -94,6 +94,7 @@ def test_inception_backbone_settings() -> None:
     assert backbone.AuxLogits is None
     assert backbone.transform_input is False
     assert isinstance(backbone.fc, torch.nn.Identity)
+    assert isinstance(backbone.dropout, torch.nn.Identity)  # only our `dropout` hp applies
     features = backbone.train()(torch.randn(2, 3, 80, 128))
     assert type(features) is torch.Tensor
     assert features.shape == (2, 2048)
