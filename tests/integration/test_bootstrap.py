@@ -56,6 +56,16 @@ def _run(cwd: Path, *args: str) -> str:
     return output
 
 
+def _fails(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a command expected to fail with exit code 1 and a clean message (no traceback)."""
+    proc = subprocess.run(
+        list(args), cwd=cwd, env=_env(), capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    return proc
+
+
 def gaitgrf(cwd: Path, *args: str) -> str:
     return _run(cwd, sys.executable, "-m", "gaitgrf.cli", *args)
 
@@ -160,35 +170,17 @@ def test_bootstrap_then_repro_then_nothing_to_do(project: Path) -> None:
 
 
 def test_inventory_stage_fails_clearly_without_cohort(project: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "stages.inventory"],
-        cwd=project,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 1
+    proc = _fails(project, sys.executable, "-m", "stages.inventory")
     assert "no cohort folder" in proc.stderr
     assert "hint: run `gaitgrf bootstrap`" in proc.stderr
-    assert "Traceback" not in proc.stderr
     assert not (project / "reports" / "inventory.json").exists()
 
 
 def test_inventory_stage_lists_violations(project: Path) -> None:
     gaitgrf(project, "synth", "--params", "params.yaml", "--cohort-id", "broken")
     (project / "data" / "raw" / "broken" / "subjects.csv").write_text("subject_id\nS01\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "stages.inventory"],
-        cwd=project,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 1
+    proc = _fails(project, sys.executable, "-m", "stages.inventory")
     assert "violation(s)" in proc.stderr
-    assert "Traceback" not in proc.stderr
 
 
 def test_bootstrap_restores_and_tracks_existing_cohorts(project: Path) -> None:
@@ -217,15 +209,8 @@ def test_bootstrap_restores_and_tracks_existing_cohorts(project: Path) -> None:
     shutil.rmtree(raw / "extra")
     shutil.rmtree(project / ".dvc" / "cache")
     shutil.rmtree(project / ".dvc-remote")
-    proc = subprocess.run(
-        [sys.executable, "-m", "gaitgrf.cli", "bootstrap", "--params", "params.yaml"],
-        cwd=project,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        check=False,
+    proc = _fails(
+        project, sys.executable, "-m", "gaitgrf.cli", "bootstrap", "--params", "params.yaml"
     )
-    assert proc.returncode == 1
-    assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith("error: `dvc pull --quiet data/raw/extra.dvc` failed")
     assert "hint: the data of data/raw/extra.dvc is in neither the DVC cache nor" in proc.stderr
