@@ -8,21 +8,26 @@ left and right steps form one dataset.
 
 Targets are `(vertical, anterior, lateral)` ground reaction force of the ipsilateral foot in body
 weights: `TARGETS`. Files are uncompressed `.npz` (loads in tens of milliseconds) with a JSON
-sidecar that says what the arrays mean and where they came from.
+sidecar that says what the arrays mean and where they came from. Sets with the same samples and
+signals (the feature conditions of one layout) may keep `inputs` and `targets` once, in `.npy`
+files beside them that their sidecars name (`SHARED_KEY`); `SampleSet.load` reads those
+transparently, so a caller never sees the difference.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
 TARGETS = ("vertical", "anterior", "lateral")
 LAYOUTS = ("stance", "window")
-_ARRAYS = (
+#: Every array of a sample set file, in the order `save` writes them.
+ARRAYS: Final = (
     "inputs",
     "targets",
     "static",
@@ -33,6 +38,10 @@ _ARRAYS = (
     "start_s",
     "duration_s",
 )
+#: Arrays big enough to be worth sharing between sets with the same samples.
+SHAREABLE: Final = ("inputs", "targets")
+#: Sidecar key: array name -> `.npy` file (in the folder of the `.npz`) that holds it.
+SHARED_KEY: Final = "shared_arrays"
 
 
 @dataclass(frozen=True)
@@ -84,7 +93,7 @@ class SampleSet:
         )
 
     def take(self, index: np.ndarray) -> SampleSet:
-        arrays = {name: getattr(self, name)[index] for name in _ARRAYS}
+        arrays = {name: getattr(self, name)[index] for name in ARRAYS}
         return SampleSet(
             layout=self.layout,
             rate_hz=self.rate_hz,
@@ -110,22 +119,49 @@ class SampleSet:
             "provenance": self.provenance,
         }
 
-    def save(self, path: Path) -> Path:
-        """Write `path` (.npz) and its `.json` sidecar."""
+    def save(self, path: Path, *, shared: Mapping[str, str] | None = None) -> Path:
+        """Write `path` (.npz) and its `.json` sidecar.
+
+        `shared` maps arrays of `SHAREABLE` to `.npy` files in `path`'s folder that already hold
+        them (the caller wrote them, e.g. once for all conditions of a layout): they are left out
+        of the `.npz` and the sidecar names the file instead, so N sets with the same signals do
+        not store (and write) them N times. Each file's header is checked against the array
+        (shape, dtype) so a sidecar never points at data of another shape.
+        """
+        shared = dict(shared or {})
+        for name, file in shared.items():
+            _check_shared_name(name, file)
+            on_disk = np.load(path.parent / file, mmap_mode="r", allow_pickle=False)
+            mine = getattr(self, name)
+            if on_disk.shape != mine.shape or on_disk.dtype != mine.dtype:
+                raise ValueError(
+                    f"{path.parent / file} holds {on_disk.dtype}{on_disk.shape}, not the "
+                    f"{name} {mine.dtype}{mine.shape} of this set"
+                )
+            del on_disk  # close the map before anything renames the folder
         path.parent.mkdir(parents=True, exist_ok=True)
-        arrays: dict[str, Any] = {name: getattr(self, name) for name in _ARRAYS}
+        arrays: dict[str, Any] = {
+            name: getattr(self, name) for name in ARRAYS if name not in shared
+        }
         for name in ("subject_id", "cohort_id", "trial_id", "side"):
             arrays[name] = np.asarray(arrays[name]).astype(str)
         with path.open("wb") as fh:
             np.savez(fh, **arrays)
-        path.with_suffix(".json").write_text(json.dumps(self.describe(), indent=2) + "\n")
+        meta = self.describe()
+        if shared:
+            meta[SHARED_KEY] = shared
+        path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
         return path
 
     @classmethod
     def load(cls, path: Path) -> SampleSet:
         meta = json.loads(path.with_suffix(".json").read_text())
+        shared: dict[str, str] = meta.get(SHARED_KEY, {})
         with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in _ARRAYS}
+            arrays = {name: data[name] for name in ARRAYS if name not in shared}
+        for name, file in shared.items():
+            _check_shared_name(name, file)
+            arrays[name] = np.load(path.parent / file, allow_pickle=False)
         return cls(
             layout=meta["layout"],
             rate_hz=float(meta["rate_hz"]),
@@ -134,3 +170,11 @@ class SampleSet:
             provenance=meta.get("provenance", {}),
             **arrays,
         )
+
+
+def _check_shared_name(name: str, file: str) -> None:
+    """Only `SHAREABLE` arrays, as plain `.npy` names: a sidecar never reaches out of its folder."""
+    if name not in SHAREABLE:
+        raise ValueError(f"{name!r} cannot be shared (only {', '.join(SHAREABLE)})")
+    if Path(file).name != file or not file.endswith(".npy") or file.startswith("."):
+        raise ValueError(f"shared file {file!r} must be a .npy file name in the same folder")

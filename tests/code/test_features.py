@@ -299,7 +299,9 @@ def test_fuse_writes_loadable_files_and_summary(tmp_path: Path) -> None:
             )
     # A later run with fewer conditions leaves no stale file behind.
     fuse(resampled, fused, FuseConfig(conditions={"base": ()}), layouts=["stance"])
-    assert sorted(p.name for p in (fused / "stance").iterdir()) == ["base.json", "base.npz"]
+    assert sorted(p.name for p in (fused / "stance").iterdir()) == [
+        "base.json", "base.npz", "inputs.npy", "targets.npy",
+    ]  # fmt: skip
     assert (fused / "window" / "all.npz").exists()  # a layout not asked for is left alone
 
 
