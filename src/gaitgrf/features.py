@@ -36,6 +36,7 @@ import shutil
 import struct
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Final
@@ -80,7 +81,7 @@ SUMMARY_FILE: Final = "summary.json"
 SHARED_FILES: Final[dict[str, str]] = {name: f"{name}.npy" for name in SHAREABLE}
 #: Bytes of resampled inputs read per block when streaming: big enough that per-block overhead
 #: vanishes, small enough that memory does not grow with the cohort.
-_BLOCK_BYTES = 32 << 20
+_BLOCK_BYTES = 16 << 20
 
 
 class FeatureError(GaitGrfError):
@@ -547,15 +548,27 @@ def _stream(
 
     Reads the file front to back exactly once. Every byte feeds the sha256; the inputs arrive
     in blocks of whole samples (`_BLOCK_BYTES`), each reduced to the selected channels with one
-    `take` into a reused buffer and appended to `inputs.npy`; the targets member, already a
-    complete `.npy` file, is copied byte for byte to `targets.npy`. Memory: two block buffers,
-    whatever the size of the file. Returns the sha256 (hex) of `source`.
+    `take` and appended to `inputs.npy`; the targets member, already a complete `.npy` file, is
+    copied byte for byte to `targets.npy`. Returns the sha256 (hex) of `source`.
+
+    Hashing and writing each cost about as much as reading and selecting together, and all
+    three release the GIL, so blocks flow through a pipeline: while this thread reads and
+    selects block i, one helper thread hashes it (in file order: a single worker) and another
+    writes block i - 1. Two slots of buffers alternate; a slot is refilled only once its hash
+    and its write are done, so memory is four block buffers, whatever the size of the file.
     """
     inputs = members["inputs"]
     n, channels, t = inputs.shape
     rows = max(1, min(n, _BLOCK_BYTES // max(1, channels * t * inputs.dtype.itemsize)))
-    block = np.empty((rows, channels, t), dtype=inputs.dtype)
-    picked = np.empty((rows, len(index), t), dtype=inputs.dtype)
+    slots = [
+        (
+            np.empty((rows, channels, t), dtype=inputs.dtype),
+            np.empty((rows, len(index), t), dtype=inputs.dtype),
+        )
+        for _ in range(2)
+    ]
+    hashed: list[Future[Any] | None] = [None, None]
+    written: list[Future[Any] | None] = [None, None]
     header = {
         "descr": np.lib.format.dtype_to_descr(inputs.dtype),
         "fortran_order": False,
@@ -565,8 +578,10 @@ def _stream(
         source.open("rb") as fh,
         (staging / SHARED_FILES["inputs"]).open("wb") as inputs_out,
         (staging / SHARED_FILES["targets"]).open("wb") as targets_out,
+        ThreadPoolExecutor(1, "fuse-hash") as hasher,
+        ThreadPoolExecutor(1, "fuse-write") as writer,
     ):
-        reader = _HashingReader(fh)
+        reader = _HashingReader(fh, hasher)
         np.lib.format.write_array_header_1_0(inputs_out, header)
         for name in sorted(SHAREABLE, key=lambda name: members[name].start):
             member = members[name]
@@ -575,28 +590,48 @@ def _stream(
                 reader.copy(member.end, targets_out)
                 continue
             reader.copy(member.data, None)
-            for first in range(0, n, rows):
-                k = min(rows, n - first)
-                reader.read_into(block[:k])
+            for j, first in enumerate(range(0, n, rows)):
+                k, slot = min(rows, n - first), j % 2
+                block, picked = slots[slot]
+                _finish(hashed[slot])
+                hashed[slot] = reader.read_into(block[:k])
+                _finish(written[slot])
                 np.take(block[:k], index, axis=1, out=picked[:k])
-                inputs_out.write(picked[:k].data)
+                written[slot] = writer.submit(inputs_out.write, picked[:k].data)
+            for future in hashed + written:
+                _finish(future)
         reader.copy(None, None)
         return reader.hexdigest()
 
 
+def _finish(future: Future[Any] | None) -> None:
+    """Wait for a helper thread's job; its exception, if any, is raised here."""
+    if future is not None:
+        future.result()
+
+
 class _HashingReader:
-    """Reads a file front to back once, feeding every byte to a sha256 on the way."""
+    """Reads a file front to back once, feeding every byte, in order, to a sha256.
+
+    Blocks read with `read_into` are hashed on `hasher` (one worker, so jobs run in submission
+    order); `copy` first waits for those, then hashes its own bytes here.
+    """
 
     _CHUNK = 8 << 20
 
-    def __init__(self, fh: io.BufferedReader) -> None:
+    def __init__(self, fh: io.BufferedReader, hasher: ThreadPoolExecutor) -> None:
         self._fh = fh
+        self._hasher = hasher
+        self._last: Future[Any] | None = None
         self._digest = hashlib.sha256()
         self._chunk = bytearray(self._CHUNK)
         self.position = 0
 
-    def read_into(self, array: np.ndarray) -> None:
-        """Fill the C-contiguous `array` with the next bytes; a short file raises."""
+    def read_into(self, array: np.ndarray) -> Future[Any]:
+        """Fill the C-contiguous `array` with the next bytes; a short file raises.
+
+        Returns the hash job: `array` must not change until it is done.
+        """
         view = array.data.cast("B")
         filled = 0
         while filled < len(view):
@@ -604,11 +639,13 @@ class _HashingReader:
             if not got:
                 raise FeatureError(f"{self._fh.name}: ends early (truncated file)")
             filled += got
-        self._digest.update(view)
         self.position += filled
+        self._last = self._hasher.submit(self._digest.update, view)
+        return self._last
 
     def copy(self, end: int | None, sink: BinaryIO | None) -> None:
         """Advance to byte `end` (None: the end of the file), writing what passes to `sink`."""
+        _finish(self._last)  # earlier blocks are hashed before these bytes
         view = memoryview(self._chunk)
         while end is None or self.position < end:
             want = len(view) if end is None else min(len(view), end - self.position)
@@ -623,6 +660,7 @@ class _HashingReader:
             self.position += got
 
     def hexdigest(self) -> str:
+        _finish(self._last)
         return self._digest.hexdigest()
 
 
