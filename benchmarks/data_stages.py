@@ -38,7 +38,9 @@ outputs and the benchmark checks that it does (sample counts, metric values, sam
   (no simpler version exists; both sides pay it), per-stance and per-window loops with
   `np.interp` per channel building lists, then `np.stack`.
 * fuse: a per-sample Python loop with `.loc` lookups into the subjects table for the static
-  features, input channels selected by name.
+  features, input channels selected by name, each condition written as one self-contained
+  `.npz`. (The library writes the signals once per layout, `inputs.npy` / `targets.npy`, which
+  the condition files' sidecars name; `compare_sets` reads them from there.)
 
 The library's resample runs with its default thread pool (min(4, CPUs) workers) and again with
 one worker; the baseline is single-threaded. Validate's library version writes on one
