@@ -397,5 +397,176 @@ class _progress:
         self._bar.update(self._task, completed=done, total=total)
 
 
+# --- tuning, evaluation, promotion, registry, browsing ----------------------------------------
+class Condition(StrEnum):
+    base = "base"
+    subject = "subject"
+
+
+@app.command()
+def tune(
+    arch: Annotated[
+        str | None, typer.Argument(help="Architecture to tune (default: every one in params).")
+    ] = None,
+    condition: Annotated[
+        Condition | None, typer.Option(help="Feature condition (default: both).")
+    ] = None,
+) -> None:
+    """Tune architectures with Optuna (DVC stages `tune@<arch>-<condition>`); resumes studies."""
+    if arch is None and condition is not None:
+        raise PipelineError(
+            "--condition needs an architecture", hint="gaitgrf tune lstm --condition base"
+        )
+    if arch is not None:
+        from gaitgrf import models
+
+        models.get(arch) if arch in models.REGISTRY else None
+        if arch not in models.REGISTRY:
+            raise PipelineError(
+                f"unknown architecture {arch!r}", hint=f"one of: {', '.join(models.REGISTRY)}"
+            )
+    conditions = [condition.value] if condition else [c.value for c in Condition]
+    targets = ["tune"] if arch is None else [f"tune@{arch}-{c}" for c in conditions]
+    _run(
+        ["-m", "dvc", "repro", *targets], "tuning", "see the study log above; re-running resumes it"
+    )
+
+
+@app.command()
+def evaluate() -> None:
+    """Evaluate every tuned model on the held-out test subjects (DVC stage `evaluate`)."""
+    _run(["-m", "dvc", "repro", "evaluate"], "evaluation", "see the stage output above")
+
+
+@app.command()
+def promote(
+    force: Annotated[bool, typer.Option(help="Decide again even if nothing changed.")] = False,
+) -> None:
+    """Register the challenger; move `champion` only if it is better (DVC stage `promote`)."""
+    _run(
+        ["-m", "dvc", "repro", *(["--force"] if force else []), "--single-item", "promote"]
+        if force
+        else ["-m", "dvc", "repro", "promote"],
+        "promotion",
+        "see the stage output above; reports/promotion.json has the last decision",
+    )
+
+
+registry_app = typer.Typer(
+    cls=_Group,
+    help="The MLflow model registry: versions, aliases, rollback.",
+    no_args_is_help=True,
+)
+app.add_typer(registry_app, name="registry")
+
+
+def _tracker(cfg: Params) -> Any:
+    import os
+
+    from gaitgrf.tracking import Tracker, tracking_uri
+
+    return Tracker(tracking_uri(cfg.paths.mlflow_db, os.environ), cfg.paths.mlflow_artifacts)
+
+
+@registry_app.command("show")
+def registry_show(params: ParamsOption = None) -> None:
+    """Every registered version with its aliases, study and test metrics."""
+    cfg = _params(params)
+    rows = _tracker(cfg).versions(cfg.promote.model_name)
+    if not rows:
+        console.print(
+            f"registered model {cfg.promote.model_name!r} has no version yet "
+            "(run `gaitgrf promote` after tuning)"
+        )
+        return
+    table = Table(title=f"registered model {cfg.promote.model_name}")
+    for col in ("version", "aliases", "study", "cv loss", "test rRMSE %", "decision", "created"):
+        table.add_column(col)
+    for row in rows:
+        tags = row["tags"]
+        table.add_row(
+            row["version"],
+            ", ".join(row["aliases"]) or "-",
+            escape(tags.get("gaitgrf.study", "-")),
+            tags.get("gaitgrf.cv_val_loss", "-"),
+            tags.get("gaitgrf.test.rrmse_mean", "-"),
+            escape(tags.get("gaitgrf.decision", "-")),
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(row["created"] / 1000)),
+        )
+    console.print(table)
+
+
+@registry_app.command("rollback")
+def registry_rollback(params: ParamsOption = None) -> None:
+    """Move `champion` back to the version it replaced."""
+    from gaitgrf.promotion import rollback
+
+    cfg = _params(params)
+    current, previous = rollback(_tracker(cfg), cfg.promote.model_name)
+    console.print(f"champion: v{current} -> v{previous} ({cfg.promote.model_name})")
+
+
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option(help="MLflow UI port.")] = 5000,
+    optuna_port: Annotated[int, typer.Option(help="optuna-dashboard port.")] = 8080,
+    params: ParamsOption = None,
+) -> None:
+    """Start the MLflow UI and optuna-dashboard on localhost; Ctrl-C stops both."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from gaitgrf.tracking import storage_url, tracking_uri
+
+    cfg = _params(params)
+    uri = tracking_uri(cfg.paths.mlflow_db, os.environ)
+    storage = storage_url(cfg.paths.optuna_db, cfg.tune.storage, os.environ)
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "ui",
+                "--backend-store-uri",
+                uri,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ]
+        )
+    ]
+    console.print(f"MLflow UI:        http://127.0.0.1:{port}  ({escape(uri)})")
+    dashboard = shutil.which("optuna-dashboard", path=str(Path(sys.executable).parent))
+    if dashboard:
+        procs.append(
+            subprocess.Popen(
+                [dashboard, storage, "--host", "127.0.0.1", "--port", str(optuna_port)]
+            )
+        )
+        console.print(f"optuna-dashboard: http://127.0.0.1:{optuna_port}  ({escape(storage)})")
+    else:
+        console.print("optuna-dashboard not installed: pip install optuna-dashboard")
+    console.print("Ctrl-C stops them.")
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=20)
+    failed = [p.returncode for p in procs if p.returncode not in (0, -15, None)]
+    if failed:
+        raise PipelineError("a UI server exited early", hint="is the port already in use?")
+
+
 if __name__ == "__main__":
     app()

@@ -29,7 +29,13 @@ class PathsConfig(Section):
     validated: Path = Path("data/validated")
     resampled: Path = Path("data/resampled")
     fused: Path = Path("data/fused")
+    tuned: Path = Path("data/tuned")
     reports: Path = Path("reports")
+    #: State stores that outlive pipeline runs (never DVC outputs, never in git): the Optuna
+    #: studies, the MLflow tracking/registry database and MLflow's artifact folder.
+    optuna_db: Path = Path("optuna.db")
+    mlflow_db: Path = Path("mlflow.db")
+    mlflow_artifacts: Path = Path("mlartifacts")
 
 
 class RatesConfig(Section):
@@ -200,6 +206,96 @@ class ModelsConfig(Section):
         return self
 
 
+class BudgetConfig(Section):
+    """How much compute one Optuna study may spend (docs/tuning.md, "Budget")."""
+
+    #: Trials (completed + pruned) a study stops at; a resumed study only runs what is missing.
+    n_trials: int = Field(8, ge=1)
+    #: Wall time after which a study starts no new trial (seconds; None: no limit).
+    timeout_s: float | None = Field(20.0, gt=0)
+    epochs: int = Field(4, ge=1)
+    #: Early stopping: epochs without a better validation loss before a fold stops (0: never).
+    patience: int = Field(2, ge=0)
+    #: How many of the k folds one trial trains (None: all k); the trial's score is their mean.
+    folds_used: int | None = Field(None, ge=1)
+    #: Training samples drawn (from the training subjects only) per fold; None: all.
+    max_train_samples: int | None = Field(512, ge=8)
+    #: Validation samples drawn per fold; None: all.
+    max_val_samples: int | None = Field(384, ge=8)
+    #: Epochs of the final refit on all tuning subjects; None: the best trial's best epoch + 1.
+    refit_epochs: int | None = Field(None, ge=1)
+    #: Samples of the refit (drawn from all tuning subjects); None: all.
+    max_refit_samples: int | None = Field(1536, ge=8)
+
+
+class PrunerConfig(Section):
+    """Optuna MedianPruner on the per-epoch validation loss."""
+
+    startup_trials: int = Field(2, ge=0)
+    warmup_epochs: int = Field(1, ge=0)
+
+
+class TuneConfig(Section):
+    """Optuna studies, one per (architecture, condition) (docs/tuning.md)."""
+
+    #: Sample layout the study compares on (`stance`: the literature's, with peak metrics).
+    layout: str = "stance"
+    #: Share of subjects held out as the fixed test set (stratified by group and alignment).
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    #: Seed of the hold-out split, the folds, the sampler and the training.
+    seed: int = 0
+    #: k of GroupKFold over the tuning subjects.
+    folds: int = Field(3, ge=2)
+    #: Optuna storage URL (e.g. postgresql://...); None: SQLite at paths.optuna_db.
+    storage: str | None = None
+    #: torch threads per study process (None: torch's default, all cores).
+    threads: int | None = Field(None, ge=1)
+    pruner: PrunerConfig = PrunerConfig()
+    budget: BudgetConfig = BudgetConfig()
+    #: Per-architecture changes to `budget` (e.g. the ImageNet backbones need far less data).
+    overrides: dict[str, dict[str, Any]] = {}
+
+    @model_validator(mode="after")
+    def _check(self) -> TuneConfig:
+        from gaitgrf.models import REGISTRY
+        from gaitgrf.samples import LAYOUTS
+
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout {self.layout!r} is not one of {list(LAYOUTS)}")
+        unknown = [a for a in self.overrides if a not in REGISTRY]
+        if unknown:
+            raise ValueError(f"overrides for unknown architecture(s) {unknown}")
+        for arch in self.overrides:
+            self.budget_for(arch)
+        return self
+
+    def budget_for(self, arch: str) -> BudgetConfig:
+        """The budget of `arch`: `budget` with the architecture's overrides applied."""
+        return BudgetConfig.model_validate(
+            {**self.budget.model_dump(), **self.overrides.get(arch, {})}
+        )
+
+
+class EvaluateConfig(Section):
+    """Held-out test evaluation (docs/evaluation.md)."""
+
+    #: Bootstrap resamples for the confidence interval of paired differences.
+    bootstrap: int = Field(2000, ge=100)
+    #: Significance level of the Wilcoxon and Friedman tests.
+    alpha: float = Field(0.05, gt=0, lt=1)
+
+
+class PromoteConfig(Section):
+    """When the challenger replaces the champion (docs/promotion.md)."""
+
+    #: Registered model name in the MLflow model registry.
+    model_name: str = "gaitgrf"
+    #: Relative improvement of the primary metric (mean rRMSE) the challenger must achieve.
+    margin: float = Field(0.02, ge=0, lt=1)
+    #: Relative worsening allowed on any single component's rRMSE.
+    tolerance: float = Field(0.05, ge=0, lt=1)
+
+
 class Params(Section):
     paths: PathsConfig = PathsConfig()
     synth: SynthConfig = SynthConfig()
@@ -208,6 +304,9 @@ class Params(Section):
     resample: ResampleConfig = ResampleConfig()
     fuse: FuseConfig = FuseConfig()
     models: ModelsConfig = ModelsConfig()
+    tune: TuneConfig = TuneConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    promote: PromoteConfig = PromoteConfig()
 
 
 class ConfigError(GaitGrfError):

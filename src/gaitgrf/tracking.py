@@ -1,0 +1,279 @@
+"""MLflow: experiments, runs, logged models and the model registry, through one explicit client.
+
+Everything goes through `MlflowClient` with run ids passed explicitly (never the fluent
+active-run stack, which is per thread and turns nested runs into top-level ones from workers).
+The only fluent call is `log_model`, wrapped in `mlflow.start_run(run_id=...)` for the run that
+owns the model.
+
+Experiment layout (docs/tracking.md):
+* `gaitgrf-tuning`: one parent run per study (`<arch>__<condition>`), a child run per Optuna
+  trial and a child `refit` run that owns the logged model;
+* `gaitgrf-evaluation`: one run per refit model on the held-out test subjects plus one
+  `comparison` run with the report, the tables and the plots.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from gaitgrf.errors import GaitGrfError
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
+
+TUNING_EXPERIMENT: Final = "gaitgrf-tuning"
+EVALUATION_EXPERIMENT: Final = "gaitgrf-evaluation"
+PARENT_TAG: Final = "mlflow.parentRunId"
+#: Tag prefix of everything gaitgrf writes (`gaitgrf.study`, `gaitgrf.data_version`, ...).
+TAG: Final = "gaitgrf."
+
+
+class TrackingError(GaitGrfError):
+    hint = "check the MLflow tracking URI (paths.mlflow_db or MLFLOW_TRACKING_URI)"
+
+
+def sqlite_uri(path: Path) -> str:
+    """SQLite URI with an absolute path: stages run from different working directories."""
+    return f"sqlite:///{path.resolve()}"
+
+
+#: Environment variables that override params.yaml for the stores (scaled-out setups).
+TRACKING_ENV: Final = "MLFLOW_TRACKING_URI"
+STORAGE_ENV: Final = "GAITGRF_OPTUNA_STORAGE"
+
+
+def tracking_uri(mlflow_db: Path, env: Mapping[str, str]) -> str:
+    """`MLFLOW_TRACKING_URI` from `env` (the caller passes os.environ), else the SQLite file."""
+    return env.get(TRACKING_ENV) or sqlite_uri(mlflow_db)
+
+
+def storage_url(optuna_db: Path, configured: str | None, env: Mapping[str, str]) -> str:
+    """Optuna storage: `GAITGRF_OPTUNA_STORAGE`, else params `tune.storage`, else SQLite."""
+    return env.get(STORAGE_ENV) or configured or sqlite_uri(optuna_db)
+
+
+class Tracker:
+    """One MLflow tracking + registry store and where new experiments keep their artifacts."""
+
+    def __init__(self, tracking_uri: str, artifact_root: Path | str | None = None) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.tracking_uri = tracking_uri
+        self.artifact_root = artifact_root
+        self.client: MlflowClient = MlflowClient(tracking_uri, registry_uri=tracking_uri)
+        self._experiments: dict[str, str] = {}
+
+    # --- experiments and runs ------------------------------------------------------------------
+    def experiment(self, name: str) -> str:
+        if name in self._experiments:
+            return self._experiments[name]
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            exp_id = str(found.experiment_id)
+        else:
+            location = None
+            if self.artifact_root is not None:
+                root = str(self.artifact_root)
+                location = root if "://" in root else Path(root).resolve().joinpath(name).as_uri()
+            exp_id = str(self.client.create_experiment(name, artifact_location=location))
+        self._experiments[name] = exp_id
+        return exp_id
+
+    def find_run(self, experiment: str, tags: Mapping[str, str]) -> Run | None:
+        """The newest run of `experiment` carrying all `tags`, or None."""
+        query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+        runs = self.client.search_runs(
+            [self.experiment(experiment)],
+            filter_string=query,
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        return runs[0] if runs else None
+
+    def start_run(
+        self,
+        experiment: str,
+        name: str,
+        tags: Mapping[str, str] | None = None,
+        parent: str | None = None,
+    ) -> str:
+        all_tags = dict(tags or {})
+        if parent:
+            all_tags[PARENT_TAG] = parent
+        run = self.client.create_run(self.experiment(experiment), run_name=name, tags=all_tags)
+        return str(run.info.run_id)
+
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        self.client.set_terminated(run_id, status=status)
+
+    def resume_run(self, run_id: str) -> None:
+        """Mark a run running again (a resumed study keeps its parent run)."""
+        self.client.update_run(run_id, status="RUNNING")
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        existing = self.client.get_run(run_id).data.params
+        new = [Param(k, str(v)) for k, v in params.items() if k not in existing]
+        if new:
+            self.client.log_batch(run_id, params=new)
+
+    def log_metrics(
+        self, run_id: str, metrics: Mapping[str, float], step: int | None = None
+    ) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()]
+        if batch:
+            self.client.log_batch(run_id, metrics=batch)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        batch = [RunTag(k, str(v)) for k, v in tags.items()]
+        if batch:
+            self.client.log_batch(run_id, tags=batch)
+
+    def log_artifacts(self, run_id: str, paths: Sequence[Path], folder: str | None = None) -> None:
+        for path in paths:
+            if path.is_dir():
+                self.client.log_artifacts(run_id, str(path), folder)
+            elif path.exists():
+                self.client.log_artifact(run_id, str(path), folder)
+
+    # --- models --------------------------------------------------------------------------------
+    def log_grf_model(
+        self,
+        run_id: str,
+        bundle_dir: Path,
+        input_example: Any,
+        network_example: tuple[Any, Any],
+        pip_requirements: Sequence[str],
+    ) -> str:
+        """Log the pyfunc model (`model`, raw inputs) and the bare network (`network`).
+
+        Returns the URI of the pyfunc model (what gets registered): it carries the normaliser,
+        so whoever loads it feeds raw channels.
+        """
+        import mlflow
+        import mlflow.pyfunc
+        import mlflow.pytorch
+        from mlflow.models import infer_signature
+
+        from gaitgrf.predictor import GrfPredictor, PyfuncModel
+
+        predictor = GrfPredictor.load(bundle_dir)
+        output_example = predictor.predict_frame(input_example)
+        mlflow.set_tracking_uri(self.tracking_uri)
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=PyfuncModel.make(),
+                artifacts={"bundle": str(bundle_dir)},
+                signature=infer_signature(input_example, output_example),
+                input_example=input_example,
+                pip_requirements=list(pip_requirements),
+            )
+            x, s = network_example
+            import torch
+
+            with torch.no_grad():
+                y = predictor.network(torch.as_tensor(x), torch.as_tensor(s)).numpy()
+            # The bare network takes normalised (inputs, static): for fine-tuning and export.
+            # `pickle`: MLflow's default pt2 export cannot trace two-input models.
+            mlflow.pytorch.log_model(
+                predictor.network,
+                name="network",
+                signature=infer_signature({"inputs": x, "static": s}, y),
+                pip_requirements=list(pip_requirements),
+                serialization_format="pickle",
+            )
+        return str(info.model_uri)
+
+    # --- registry ------------------------------------------------------------------------------
+    def register(self, name: str, model_uri: str, run_id: str, tags: Mapping[str, Any]) -> str:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.get_registered_model(name)
+        except MlflowException:
+            self.client.create_registered_model(name)
+        version = self.client.create_model_version(
+            name, model_uri, run_id=run_id, tags={k: str(v) for k, v in tags.items()}
+        )
+        return str(version.version)
+
+    def alias_version(self, name: str, alias: str) -> str | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return str(self.client.get_model_version_by_alias(name, alias).version)
+        except MlflowException:
+            return None
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        self.client.set_registered_model_alias(name, alias, version)
+
+    def tag_version(self, name: str, version: str, tags: Mapping[str, Any]) -> None:
+        for key, value in tags.items():
+            self.client.set_model_version_tag(name, version, key, str(value))
+
+    def versions(self, name: str) -> list[dict[str, Any]]:
+        """Every version of `name`, oldest first, with its aliases and tags."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            model = self.client.get_registered_model(name)
+        except MlflowException:
+            return []
+        aliases: dict[str, list[str]] = {}
+        for alias, version in (model.aliases or {}).items():
+            aliases.setdefault(str(version), []).append(alias)
+        found = self.client.search_model_versions(f"name = '{name}'")
+        rows = [
+            {
+                "version": str(v.version),
+                "aliases": sorted(aliases.get(str(v.version), [])),
+                "run_id": v.run_id,
+                "source": v.source,
+                "created": v.creation_timestamp,
+                "tags": dict(v.tags or {}),
+            }
+            for v in found
+        ]
+        return sorted(rows, key=lambda r: int(r["version"]))
+
+    def model_uri(self, name: str, version: str) -> str:
+        return f"models:/{name}/{version}"
+
+
+#: Distributions the logged models need at serving time (pinned to what trained them).
+RUNTIME_DISTRIBUTIONS: Final = (
+    "mlflow",
+    "torch",
+    "torchvision",
+    "numpy",
+    "pandas",
+    "scipy",
+    "pyarrow",
+    "pydantic",
+    "pyyaml",
+)
+
+
+def pip_requirements() -> list[str]:
+    """`name==version` of the installed runtime distributions (no inference at log time)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = []
+    for dist in RUNTIME_DISTRIBUTIONS:
+        try:
+            pins.append(f"{dist}=={version(dist).split('+')[0]}")
+        except PackageNotFoundError:
+            continue
+    return pins

@@ -1,0 +1,72 @@
+"""DVC stage `evaluate`: every refit model on the held-out test subjects, compared.
+
+    python -m stages.evaluate [--params params.yaml]
+
+Reads `<paths.tuned>/<arch>__<condition>/` for every architecture in `models.architectures`
+and every condition in `fuse.conditions`, writes `<paths.reports>/evaluation.md`,
+`<paths.reports>/evaluation/` (ranking.csv, metrics.csv, metrics.json, plots/) and logs the same
+to the MLflow experiment `gaitgrf-evaluation`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from gaitgrf.config import load_params
+from gaitgrf.errors import GaitGrfError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stages.evaluate", description=__doc__)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    from gaitgrf import evaluation as ev
+    from gaitgrf.features import read_subjects
+    from gaitgrf.tracking import Tracker
+    from gaitgrf.tuning import study_name
+    from stages import context
+
+    try:
+        params = load_params(args.params)
+        studies = [
+            study_name(arch, condition)
+            for arch in params.models.architectures
+            for condition in params.fuse.conditions
+        ]
+        results, info = ev.evaluate_studies(
+            params.paths.tuned,
+            params.paths.fused,
+            read_subjects(params.paths.resampled / "subjects.csv"),
+            params.tune,
+            studies,
+            log=lambda line: print(f"evaluate: {line}", flush=True),
+        )
+        out_dir = params.paths.reports / "evaluation"
+        report = params.paths.reports / "evaluation.md"
+        metrics = ev.write_outputs(
+            results,
+            out_dir,
+            report,
+            info,
+            bootstrap=params.evaluate.bootstrap,
+            alpha=params.evaluate.alpha,
+        )
+        tracker = Tracker(context.tracking_uri(params), params.paths.mlflow_artifacts)
+        ev.log_to_mlflow(tracker, results, [report, out_dir], info)
+    except GaitGrfError as exc:
+        print(f"evaluate: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return 1
+    best = metrics["best"]
+    print(
+        f"evaluate: best on test subjects: {best['study']} ({ev.PRIMARY} "
+        f"{best[ev.PRIMARY]:.2f} %); report -> {report}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

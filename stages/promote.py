@@ -1,0 +1,58 @@
+"""DVC stage `promote`: register the challenger, move `champion` only when it is better.
+
+    python -m stages.promote [--params params.yaml]
+
+Reads every `<paths.tuned>/<arch>__<condition>/summary.json`, registers the best by validation
+score in the MLflow model registry (`promote.model_name`, alias `challenger`), compares it with
+the `champion` on the held-out test subjects and writes the decision to
+`<paths.reports>/promotion.json` and to the version's tags (docs/promotion.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from gaitgrf.config import load_params
+from gaitgrf.errors import GaitGrfError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stages.promote", description=__doc__)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    from gaitgrf.features import read_subjects
+    from gaitgrf.promotion import promote, read_summaries
+    from gaitgrf.tracking import Tracker
+    from gaitgrf.tuning import study_name
+    from stages import context
+
+    try:
+        params = load_params(args.params)
+        studies = [
+            study_name(arch, condition)
+            for arch in params.models.architectures
+            for condition in params.fuse.conditions
+        ]
+        promote(
+            tracker=Tracker(context.tracking_uri(params), params.paths.mlflow_artifacts),
+            summaries=read_summaries(params.paths.tuned, studies),
+            tuned_dir=params.paths.tuned,
+            fused_dir=params.paths.fused,
+            subjects=read_subjects(params.paths.resampled / "subjects.csv"),
+            tune_cfg=params.tune,
+            cfg=params.promote,
+            report_path=params.paths.reports / "promotion.json",
+            log=lambda line: print(f"promote: {line}", flush=True),
+        )
+    except GaitGrfError as exc:
+        print(f"promote: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

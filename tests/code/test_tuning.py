@@ -1,0 +1,186 @@
+"""Optuna studies (gaitgrf.tuning): subject-wise folds, resumable studies, MLflow runs.
+
+Real Optuna (SQLite storage) and real MLflow (SQLite tracking store) in a temporary folder,
+on a tiny learnable sample set, so every study here takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gaitgrf.config import BudgetConfig, TuneConfig
+from gaitgrf.predictor import GrfPredictor
+from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, sqlite_uri
+from gaitgrf.tuning import (
+    SUMMARY_FILE,
+    TuningError,
+    check_subject_wise,
+    run_study,
+    subsample,
+    tuning_data,
+)
+from tests.sample_factory import make_samples
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def config(n_trials: int = 2, epochs: int = 2, **budget: object) -> TuneConfig:
+    return TuneConfig(
+        folds=2,
+        test_fraction=0.25,
+        budget=BudgetConfig(
+            n_trials=n_trials,
+            timeout_s=None,
+            epochs=epochs,
+            max_train_samples=None,
+            max_val_samples=None,
+            max_refit_samples=None,
+            **budget,  # type: ignore[arg-type]
+        ),
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    subjects=st.integers(6, 20),
+    folds=st.integers(2, 4),
+    fraction=st.floats(0.1, 0.5),
+    seed=st.integers(0, 10_000),
+)
+def test_no_subject_on_both_sides_of_any_split(
+    subjects: int, folds: int, fraction: float, seed: int
+) -> None:
+    samples, table = make_samples(subjects=subjects, per_subject=2, static=False)
+    cfg = TuneConfig(folds=folds, test_fraction=fraction, seed=seed)
+    test_count = max(1, min(subjects - 1, round(fraction * subjects)))
+    if subjects - test_count < folds:
+        with pytest.raises(ValueError):
+            tuning_data(samples, table, cfg)
+        return
+    data = tuning_data(samples, table, cfg)
+    groups = samples.groups
+    test = set(groups[data.test_index])
+    assert test == set(data.split.test)
+    validated: set[str] = set()
+    for train, val in data.folds:
+        assert not set(groups[train]) & set(groups[val])
+        assert not (set(groups[train]) | set(groups[val])) & test
+        validated |= set(groups[val])
+    assert validated == set(data.split.tuning)  # every tuning subject validates once
+    check_subject_wise(data)
+
+
+def test_leak_is_detected() -> None:
+    samples, table = make_samples(subjects=8, per_subject=2, static=False)
+    data = tuning_data(samples, table, TuneConfig(folds=2, test_fraction=0.25))
+    train, val = data.folds[0]
+    leaky = type(data)(
+        samples=samples, split=data.split, folds=((np.concatenate([train, data.test_index]), val),)
+    )
+    with pytest.raises(TuningError, match="both sides"):
+        check_subject_wise(leaky)
+
+
+def test_subsample_draws_from_the_index_only() -> None:
+    index = np.arange(10, 60)
+    out = subsample(index, 20, seed=3)
+    assert out.size == 20 and set(out) <= set(index) and np.all(np.diff(out) > 0)
+    assert subsample(index, None, 0) is index and subsample(index, 100, 0) is index
+
+
+def _study(tmp: Path, cfg: TuneConfig, tracker: Tracker | None = None) -> dict:  # type: ignore[type-arg]
+    samples, table = make_samples()
+    out = tmp / "tuned" / "mlp__subject"
+    out.mkdir(parents=True, exist_ok=True)
+    return run_study(
+        arch="mlp",
+        condition="subject",
+        samples=samples,
+        subjects=table,
+        cfg=cfg,
+        storage_url=sqlite_uri(tmp / "optuna.db"),
+        out_dir=out,
+        data_version="test-v1",
+        git_commit="abc",
+        tracker=tracker,
+        pip_requirements=["torch"],
+        log=lambda line: None,
+    ).summary
+
+
+def _trials(tmp: Path, name: str = "mlp__subject") -> list[optuna.trial.FrozenTrial]:
+    study = optuna.load_study(study_name=name, storage=sqlite_uri(tmp / "optuna.db"))
+    return study.get_trials()
+
+
+def test_rerun_resumes_and_keeps_completed_trials(tmp_path: Path) -> None:
+    summary = _study(tmp_path, config(n_trials=2))
+    first = _trials(tmp_path)
+    assert [t.state.name for t in first] == ["COMPLETE", "COMPLETE"]
+    assert summary["trials"] == {"COMPLETE": 2}
+    done_before = {t.number: (t.params, t.value) for t in first}
+    summary = _study(tmp_path, config(n_trials=3))
+    after = _trials(tmp_path)
+    for number, (params, value) in done_before.items():
+        assert (after[number].params, after[number].value) == (params, value)
+    counted = [t for t in after if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(counted) == 3 and summary["trials"] == {"COMPLETE": 3}
+    # Nothing left to run: a third call runs no trial, only the refit.
+    _study(tmp_path, config(n_trials=3))
+    assert len(_trials(tmp_path)) == len(after)
+
+
+def test_changed_budget_archives_old_trials(tmp_path: Path) -> None:
+    _study(tmp_path, config(n_trials=2, epochs=2))
+    _study(tmp_path, config(n_trials=1, epochs=3))
+    names = {
+        s.study_name for s in optuna.get_all_study_summaries(sqlite_uri(tmp_path / "optuna.db"))
+    }
+    archived = [n for n in names if n.startswith("mlp__subject@")]
+    assert len(archived) == 1
+    assert len(_trials(tmp_path, archived[0])) == 2  # kept, not deleted
+    assert len(_trials(tmp_path)) == 1
+
+
+def test_study_tracks_trials_and_logs_a_loadable_model(tmp_path: Path) -> None:
+    tracker = Tracker(sqlite_uri(tmp_path / "mlflow.db"), tmp_path / "artifacts")
+    summary = _study(tmp_path, config(n_trials=2), tracker)
+    ml = summary["mlflow"]
+    client = tracker.client
+    exp = client.get_experiment_by_name(TUNING_EXPERIMENT)
+    runs = client.search_runs([exp.experiment_id])
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == ml["parent_run_id"]]
+    roles = sorted(r.data.tags["gaitgrf.role"] for r in children)
+    assert roles == ["refit", "trial", "trial"]
+    trial_run = next(r for r in children if r.data.tags["gaitgrf.role"] == "trial")
+    assert trial_run.data.tags["gaitgrf.data_version"] == "test-v1"
+    assert trial_run.data.tags["gaitgrf.git_commit"] == "abc"
+    assert "lr" in trial_run.data.params
+    history = client.get_metric_history(trial_run.info.run_id, "val_loss")
+    assert len(history) == 2 * 2  # 2 folds x 2 epochs (no early stop at 2 epochs)
+    assert "cv_val_loss" in trial_run.data.metrics
+    # The logged pyfunc model predicts the same forces as the saved bundle.
+    import mlflow.pyfunc
+
+    from gaitgrf.predictor import frame_from_arrays
+
+    model = mlflow.pyfunc.load_model(ml["model_uri"])
+    samples, _ = make_samples()
+    frame = frame_from_arrays(
+        samples.inputs[:3], samples.static[:3], samples.channels, samples.static_names
+    )
+    out = model.predict(frame)
+    bundle = GrfPredictor.load(tmp_path / "tuned" / "mlp__subject" / "model")
+    direct = bundle.predict_arrays(samples.inputs[:3], samples.static[:3])
+    np.testing.assert_allclose(out["vertical"].to_numpy().reshape(3, -1), direct[:, 0], rtol=1e-5)
+    saved = json.loads((tmp_path / "tuned" / "mlp__subject" / SUMMARY_FILE).read_text())
+    assert saved["best_trial"] in (0, 1) and not set(saved["subjects"]["test"]) & set(
+        saved["subjects"]["tuning"]
+    )

@@ -1,0 +1,64 @@
+"""Small fused sample sets with a learnable input -> force relation, for model-stage tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from gaitgrf.samples import SampleSet
+
+CHANNELS = ("acc_pelvis_x", "acc_pelvis_z", "angle_knee_ipsi_flex", "angle_hip_ipsi_flex")
+
+
+def make_samples(
+    subjects: int = 12, per_subject: int = 10, length: int = 21, static: bool = True, seed: int = 0
+) -> tuple[SampleSet, pd.DataFrame]:
+    """A stance-layout SampleSet and its subjects table (cohort `tiny`, subjects S01...)."""
+    rng = np.random.default_rng(seed)
+    n = subjects * per_subject
+    t = np.linspace(0, 1, length)
+    amplitude = rng.uniform(0.8, 1.2, size=n)
+    inputs = rng.normal(0, 0.1, size=(n, len(CHANNELS), length)).astype(np.float32)
+    inputs[:, 0, :] += amplitude[:, None] * np.sin(np.pi * t)
+    inputs[:, 2, :] += 40 * t
+    targets = np.stack(
+        [
+            amplitude[:, None] * np.sin(np.pi * t) ** 0.5,
+            0.2 * amplitude[:, None] * np.sin(2 * np.pi * t),
+            0.05 * np.sin(np.pi * t) * np.ones((n, 1)),
+        ],
+        axis=1,
+    ).astype(np.float32)
+    ids = np.repeat([f"S{i:02d}" for i in range(subjects)], per_subject)
+    hka = rng.normal(0, 5, size=subjects)
+    names = ("hka_ipsi_deg", "ipsi_is_affected") if static else ()
+    static_arr = (
+        np.column_stack([np.repeat(hka, per_subject), rng.integers(0, 2, n)]).astype(np.float32)
+        if static
+        else np.zeros((n, 0), np.float32)
+    )
+    samples = SampleSet(
+        layout="stance",
+        rate_hz=float(length),
+        channels=CHANNELS,
+        inputs=inputs,
+        targets=targets,
+        static_names=names,
+        static=static_arr,
+        subject_id=ids,
+        cohort_id=np.repeat("tiny", n),
+        trial_id=np.char.add(ids, "_T1"),
+        side=np.tile(["l", "r"], n // 2 + 1)[:n],
+        start_s=np.zeros(n),
+        duration_s=np.full(n, 0.7),
+    )
+    table = pd.DataFrame(
+        {
+            "subject_id": [f"S{i:02d}" for i in range(subjects)],
+            "cohort_id": "tiny",
+            "group": ["healthy", "knee_oa"] * (subjects // 2) + ["healthy"] * (subjects % 2),
+            "knee_alignment_left_deg": hka,
+            "knee_alignment_right_deg": hka,
+        }
+    )
+    return samples, table
