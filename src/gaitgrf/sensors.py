@@ -115,3 +115,16 @@ def specific_force(acc_world: np.ndarray, rotation: np.ndarray) -> np.ndarray:
     if rotation.ndim == 2:
         return f @ rotation
     return np.einsum("nji,nj->ni", rotation, f)
+
+
+def segment_angles(rotation: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inverse of `segment_rotation`: (pitch, roll, yaw) in radians from (..., 3, 3) matrices.
+
+    Used to read joint angles off measured segment frames with the same convention the
+    synthetic generator composes them with, so both paths agree on signs.
+    """
+    r = np.asarray(rotation)
+    roll = np.arcsin(np.clip(r[..., 2, 1], -1.0, 1.0))
+    pitch = np.arctan2(-r[..., 2, 0], r[..., 2, 2])
+    yaw = np.arctan2(-r[..., 0, 1], r[..., 1, 1])
+    return pitch, roll, yaw
