@@ -253,7 +253,19 @@ class TuneConfig(Section):
     pruner: PrunerConfig = PrunerConfig()
     budget: BudgetConfig = BudgetConfig()
     #: Per-architecture changes to `budget` (e.g. the ImageNet backbones need far less data).
-    overrides: dict[str, dict[str, Any]] = {}
+    overrides: dict[str, dict[str, Any]] = {
+        arch: {
+            "n_trials": 1,
+            "timeout_s": None,
+            "epochs": 1,
+            "folds_used": 1,
+            "max_train_samples": 192,
+            "max_val_samples": 128,
+            "refit_epochs": 1,
+            "max_refit_samples": 256,
+        }
+        for arch in ("resnet50", "inception_v3")
+    }
 
     @model_validator(mode="after")
     def _check(self) -> TuneConfig:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -219,17 +219,21 @@ def promote(
     record = {
         "decided_at": stamp,
         "model_name": name,
+        "promoted": decision.promoted,
+        "reason": decision.reason,
+        "checks": decision.checks,
         "challenger": {
             "version": version,
             "study": best["study"],
             "cv_val_loss": best["cv_val_loss"],
             "model_uri": ml["model_uri"],
+            "test": decision.challenger,
         },
+        "champion": {"version": champion_version, "test": decision.champion},
         "champion_before": champion_version,
         "champion_after": version if decision.promoted else champion_version,
         "margin": cfg.margin,
         "tolerance": cfg.tolerance,
-        **asdict(decision),
     }
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(json.dumps(record, indent=2) + "\n")
