@@ -10,7 +10,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import mlflow.pyfunc
 import numpy as np
 import optuna
 import pytest
