@@ -251,7 +251,12 @@ def _feet_grf(
                         f"{plate.declared_side!r} but the markers put the "
                         f"{c.SIDE_NAMES[side]} heel on it ({why}); markers win"
                     )
-                elif side is None:
+                elif (
+                    side is None
+                    and distances
+                    and (min(distances.values()) <= opts.heel_max_distance_m)
+                ):
+                    # A foot is on the plate but the heels cannot tell which: the file decides.
                     side = plate.declared_side
                     entry["foot"] = side
                     why = "markers inconclusive; the file's foot used"
