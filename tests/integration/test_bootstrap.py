@@ -38,6 +38,20 @@ TINY_SYNTH = {
     "static_duration_s": 1.0,
 }
 
+#: Two light architectures with a one-epoch budget: the model stages run for real, in seconds.
+TINY_MODELS = ("mlp", "cnn1d")
+TINY_BUDGET = {
+    "n_trials": 2,
+    "timeout_s": None,
+    "epochs": 1,
+    "max_train_samples": 64,
+    "max_val_samples": 64,
+    "max_refit_samples": 64,
+}
+MODEL_STAGES = sorted(
+    [f"tune@{a}-{c}" for a in TINY_MODELS for c in ("base", "subject")] + ["evaluate", "promote"]
+)
+
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
@@ -98,6 +112,9 @@ def project(tmp_path: Path) -> Path:
         shutil.copytree(REPO / rel, root / rel, ignore=shutil.ignore_patterns("__pycache__"))
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["synth"].update(TINY_SYNTH)
+    params["models"]["architectures"] = list(TINY_MODELS)
+    params["tune"]["folds"] = 2
+    params["tune"]["budget"].update(TINY_BUDGET)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return root
 
@@ -147,6 +164,16 @@ def test_bootstrap_then_repro_then_nothing_to_do(project: Path) -> None:
         for condition in ("base", "subject"):
             assert (project / "data/fused" / layout / f"{condition}.npz").is_file()
     assert "metrics.json" in dvc(project, "metrics", "show")
+    # The model stages: every study tuned, evaluated on the held-out subject, a champion.
+    for stage in MODEL_STAGES:
+        assert f"Running stage '{stage}'" in out
+    report = (project / "reports" / "evaluation.md").read_text()
+    for arch in TINY_MODELS:
+        assert f"| {arch} | base |" in report and f"| {arch} | subject |" in report
+    promotion = json.loads((project / "reports" / "promotion.json").read_text())
+    assert promotion["promoted"] is True and promotion["champion_after"] == "1"
+    assert "rrmse_mean" in dvc(project, "metrics", "show")
+    assert (project / "reports/evaluation/plots/curves_best_subject.png").stat().st_size > 1000
 
     # A second run does nothing: the output says so and no file is touched.
     before = _mtimes(project)
@@ -166,7 +193,7 @@ def test_bootstrap_then_repro_then_nothing_to_do(project: Path) -> None:
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = dvc(project, "repro")
     ran = sorted(line.split("'")[1] for line in out.splitlines() if line.startswith("Running"))
-    assert ran == ["fuse", "resample"]
+    assert ran == sorted(["fuse", "resample", *MODEL_STAGES])
 
 
 def test_inventory_stage_fails_clearly_without_cohort(project: Path) -> None:
