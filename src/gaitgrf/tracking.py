@@ -5,7 +5,7 @@ active-run stack, which is per thread and turns nested runs into top-level ones 
 The only fluent call is `log_model`, wrapped in `mlflow.start_run(run_id=...)` for the run that
 owns the model.
 
-Experiment layout (docs/tracking.md):
+Experiment layout (docs/tuning.md, "MLflow layout"):
 * `gaitgrf-tuning`: one parent run per study (`<arch>__<condition>`), a child run per Optuna
   trial and a child `refit` run that owns the logged model;
 * `gaitgrf-evaluation`: one run per refit model on the held-out test subjects plus one
