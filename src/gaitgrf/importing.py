@@ -169,8 +169,16 @@ def _zero_offset(plate: ForcePlate, vertical: np.ndarray) -> tuple[ForcePlate, l
 
 
 def _contacts(plate: ForcePlate, opts: ImportOptions) -> list[tuple[int, int]]:
+    """Loaded runs of a plate, [start, stop) samples.
+
+    Runs shorter than `min_contact_s` are dropped first: a plate unloading hovers around the
+    threshold for a few milliseconds, and those flickers are not contacts (the foot's force is
+    then 0 below the threshold, the usual force-plate convention). Long runs separated by less
+    than 30 ms (a dip within one stance) are merged afterwards.
+    """
     loaded = np.nan_to_num(plate.force[:, 2]) > opts.contact_threshold_n
-    runs = _runs(loaded)
+    shortest = opts.min_contact_s * plate.rate_hz
+    runs = [(a, b) for a, b in _runs(loaded) if b - a >= shortest]
     merged: list[tuple[int, int]] = []
     bridge = round(0.03 * plate.rate_hz)
     for a, b in runs:
@@ -178,8 +186,7 @@ def _contacts(plate: ForcePlate, opts: ImportOptions) -> list[tuple[int, int]]:
             merged[-1] = (merged[-1][0], b)
         else:
             merged.append((a, b))
-    shortest = opts.min_contact_s * plate.rate_hz
-    return [(a, b) for a, b in merged if b - a >= shortest]
+    return merged
 
 
 def _at(time: np.ndarray, xyz: np.ndarray, t: np.ndarray) -> np.ndarray:

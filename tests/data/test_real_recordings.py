@@ -1,0 +1,149 @@
+"""Every real walking recording in ../shared/data becomes a valid cohort that the pipeline takes.
+
+The cohort: the three Plug-in Gait C3D trials (one subject folder each) and the OpenSim
+Subject4 folder (five walking trials and a static trial). It must pass the loader, give GRF on
+the right foot and axis, a body weight consistent with the static load, physiological virtual
+accelerometers, and then go through the validate and resample stages like a synthetic cohort.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gaitgrf import contract as c
+from gaitgrf.config import ContractConfig, ResampleConfig, ValidateConfig
+from gaitgrf.importing import ImportResult, convert_recording, import_recordings
+from gaitgrf.io.c3d import read_c3d
+from gaitgrf.io.loader import Cohort, load_cohort, read_trial
+from gaitgrf.io.recording import RecordingError
+from gaitgrf.resampling import resample_cohorts
+from gaitgrf.sensors import GRAVITY
+from gaitgrf.validation import validate_cohorts
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason=f"no shared data at {SHARED}")
+C3D_SUBJECTS = {
+    "PIG": "btk_PiG_Motion-FlatFoot-Full",
+    "FW": "btk_FunctionalWalk",
+    "KTK": "ktk_walk",
+}
+#: README: OpenCap's metadata says ~62.6 kg for Subject4.
+SUBJECT4_MASS_KG = 62.6
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory: pytest.TempPathFactory) -> ImportResult:
+    root = tmp_path_factory.mktemp("real")
+    src = root / "src"
+    for subject, name in C3D_SUBJECTS.items():
+        (src / subject).mkdir(parents=True)
+        (src / subject / f"{name}.c3d").symlink_to(SHARED / "c3d" / f"{name}.c3d")
+    (src / "Subject4").symlink_to(SHARED / "opensim" / "Subject4")
+    return import_recordings(
+        src, "real-shared", root / "raw", group="healthy", affected_side="none", lab="shared"
+    )
+
+
+@pytest.fixture(scope="module")
+def cohort(imported: ImportResult) -> Cohort:
+    return load_cohort(imported.cohort_dir)
+
+
+def test_the_cohort_passes_the_loader(cohort: Cohort) -> None:
+    assert cohort.cohort_id == "real-shared"
+    assert len(cohort.trials) == 9
+    kinds = {t.trial_id: t.kind for t in cohort.trials}
+    assert kinds["Subject4_static1"] == "static"
+    assert sum(k == "walking" for k in kinds.values()) == 8
+    assert cohort.manifest["source"]["kind"] == "import"
+
+
+def test_subjects_come_from_the_recordings_and_unknowns_stay_unknown(cohort: Cohort) -> None:
+    masses = {s: cohort.subject(s)["mass_kg"] for s in ("PIG", "FW", "KTK", "Subject4")}
+    assert masses["PIG"] == pytest.approx(47.5)
+    assert masses["FW"] == pytest.approx(60.0)
+    assert masses["KTK"] == pytest.approx(73.4, abs=0.01)
+    # No Bodymass in the OpenSim files: the static trial's plate load is the body weight.
+    assert masses["Subject4"] == pytest.approx(SUBJECT4_MASS_KG, rel=0.05)
+    for sid in ("PIG", "FW", "KTK"):
+        row = cohort.subject(sid)
+        assert row["sex"] is None and row["age_years"] is None
+        assert row["knee_alignment_left_deg"] is None  # no static trial: not measured
+    row = cohort.subject("Subject4")
+    assert -6.0 < row["knee_alignment_left_deg"] < 6.0
+    assert -6.0 < row["knee_alignment_right_deg"] < 6.0
+    assert row["height_m"] is None
+
+
+def test_static_load_matches_body_weight(imported: ImportResult) -> None:
+    (static,) = [r for r in imported.reports if r.kind == "static"]
+    assert static.static_load_n == pytest.approx(SUBJECT4_MASS_KG * GRAVITY, rel=0.05)
+
+
+def test_grf_on_both_feet_with_walking_peaks(cohort: Cohort) -> None:
+    for ref in cohort.trials:
+        if ref.kind != "walking":
+            continue
+        grf = read_trial(ref).streams[c.STREAM_GRF]
+        weight = cohort.subject(ref.subject_id)["mass_kg"] * GRAVITY
+        for side in c.SIDES:
+            fz = grf.channel(c.grf_channel(side, "z"))
+            assert np.isfinite(fz).any(), (ref.trial_id, side)
+            assert 0.9 < np.nanmax(fz) / weight < 1.5, (ref.trial_id, side)
+            assert np.nanmin(fz) > -0.05 * weight, (ref.trial_id, side)
+
+
+def test_virtual_accelerometers_in_physiological_ranges(cohort: Cohort) -> None:
+    for ref in cohort.trials:
+        trial = read_trial(ref)
+        acc = trial.streams[c.STREAM_ACC]
+        assert np.isfinite(acc.data).all()
+        for loc in ("pelvis", "thigh_l", "thigh_r", "shank_l", "shank_r", "foot_l", "foot_r"):
+            xyz = acc.select([c.acc_channel(loc, ax) for ax in c.AXES])
+            norm = np.linalg.norm(xyz, axis=1)
+            limit = {"pelvis": 2.0, "foot_l": 6.0, "foot_r": 6.0}.get(loc, 4.0) * GRAVITY
+            assert norm.max() < limit, (ref.trial_id, loc, norm.max())
+            assert np.median(norm) == pytest.approx(GRAVITY, abs=2.5), (ref.trial_id, loc)
+            if ref.kind == "static":
+                np.testing.assert_allclose(norm, GRAVITY, atol=0.3)
+
+
+def test_the_cluster_marker_sample_is_refused_with_the_missing_landmarks() -> None:
+    """c3dorg_Eb015pi has only segment clusters (RTH1-4, RSK1-4 ...), no anatomical markers:
+    its plates read fine, but no segment model can be built, and the refusal says why."""
+    rec = read_c3d(SHARED / "c3d" / "c3dorg_Eb015pi.c3d")
+    assert max(np.nanmax(p.force[:, 2]) for p in rec.plates) == pytest.approx(839, abs=2)
+    with pytest.raises(RecordingError) as info:
+        convert_recording(rec, trial_id="T", subject_id="S", cohort_id="x")
+    assert info.value.rules == {"marker_missing"}
+    channels = {v.channel.split(" ")[0] for v in info.value.violations if v.channel}
+    assert {"asis_l", "heel_r", "knee_lat_l"} <= channels
+
+
+def test_validate_and_resample_take_the_imported_cohort(
+    imported: ImportResult, tmp_path: Path
+) -> None:
+    raw = imported.cohort_dir.parent
+    summary = validate_cohorts(
+        raw,
+        tmp_path / "validated",
+        tmp_path / "reports",
+        ContractConfig(),
+        ValidateConfig(max_fail_fraction=0.5),
+    )
+    quarantined = dict(summary.quarantined_trials)
+    # walking1/2 of Subject4 begin and end with the right foot on a plate: no complete right
+    # stance, which validation rightly quarantines. Everything else passes.
+    assert set(quarantined) == {"real-shared/Subject4_walking1", "real-shared/Subject4_walking2"}
+    assert all("right foot" in reasons[0] for reasons in quarantined.values())
+    report = resample_cohorts(
+        tmp_path / "validated",
+        tmp_path / "resampled",
+        tmp_path / "reports" / "events.json",
+        ResampleConfig(),
+    )
+    assert report["walking_trials"] == 6
+    assert report["samples"]["stance"] >= 10
