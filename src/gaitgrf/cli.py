@@ -398,19 +398,15 @@ class _progress:
 
 
 # --- tuning, evaluation, promotion, registry, browsing ----------------------------------------
-class Condition(StrEnum):
-    base = "base"
-    subject = "subject"
-
-
 @app.command()
 def tune(
     arch: Annotated[
         str | None, typer.Argument(help="Architecture to tune (default: every one in params).")
     ] = None,
     condition: Annotated[
-        Condition | None, typer.Option(help="Feature condition (default: both).")
+        str | None, typer.Option(help="Feature condition (default: every one in params).")
     ] = None,
+    params: ParamsOption = None,
 ) -> None:
     """Tune architectures with Optuna (DVC stages `tune@<arch>-<condition>`); resumes studies."""
     if arch is None and condition is not None:
@@ -420,12 +416,14 @@ def tune(
     if arch is not None:
         from gaitgrf import models
 
-        models.get(arch) if arch in models.REGISTRY else None
         if arch not in models.REGISTRY:
             raise PipelineError(
                 f"unknown architecture {arch!r}", hint=f"one of: {', '.join(models.REGISTRY)}"
             )
-    conditions = [condition.value] if condition else [c.value for c in Condition]
+    known = list(_params(params).fuse.conditions)
+    if condition is not None and condition not in known:
+        raise PipelineError(f"unknown condition {condition!r}", hint=f"one of: {', '.join(known)}")
+    conditions = [condition] if condition else known
     targets = ["tune"] if arch is None else [f"tune@{arch}-{c}" for c in conditions]
     _run(
         ["-m", "dvc", "repro", *targets], "tuning", "see the study log above; re-running resumes it"
@@ -443,10 +441,9 @@ def promote(
     force: Annotated[bool, typer.Option(help="Decide again even if nothing changed.")] = False,
 ) -> None:
     """Register the challenger; move `champion` only if it is better (DVC stage `promote`)."""
+    forced = ["--force", "--single-item"] if force else []
     _run(
-        ["-m", "dvc", "repro", *(["--force"] if force else []), "--single-item", "promote"]
-        if force
-        else ["-m", "dvc", "repro", "promote"],
+        ["-m", "dvc", "repro", *forced, "promote"],
         "promotion",
         "see the stage output above; reports/promotion.json has the last decision",
     )
@@ -544,6 +541,9 @@ def ui(
     console.print(f"MLflow UI:        http://127.0.0.1:{port}  ({escape(uri)})")
     dashboard = shutil.which("optuna-dashboard", path=str(Path(sys.executable).parent))
     if dashboard:
+        from gaitgrf.tuning import open_storage
+
+        open_storage(storage)  # creates the tables: the dashboard fails on an empty database
         procs.append(
             subprocess.Popen(
                 [dashboard, storage, "--host", "127.0.0.1", "--port", str(optuna_port)]

@@ -22,6 +22,13 @@ COMMANDS = [
     ["cohort"],
     ["cohort", "check"],
     ["cohort", "list"],
+    ["tune"],
+    ["evaluate"],
+    ["promote"],
+    ["registry"],
+    ["registry", "show"],
+    ["registry", "rollback"],
+    ["ui"],
 ]
 
 
@@ -149,3 +156,31 @@ def test_list_without_cohorts(tiny_params: Path) -> None:
     result = runner.invoke(app, ["cohort", "list", "--params", str(tiny_params)])
     assert result.exit_code == 0
     assert "no cohort under" in result.output
+
+
+def test_tune_refuses_unknown_architecture_and_condition() -> None:
+    result = runner.invoke(app, ["tune", "transformer"])
+    assert result.exit_code == 1
+    _assert_clean_error(result.output, "unknown architecture 'transformer'")
+    result = runner.invoke(app, ["tune", "lstm", "--condition", "both"])
+    assert result.exit_code == 1
+    _assert_clean_error(result.output, "unknown condition 'both'")
+
+
+def _registry_params(tmp_path: Path) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"paths": {"mlflow_db": str(tmp_path / "mlflow.db")}}))
+    return path
+
+
+def test_registry_show_and_rollback_on_an_empty_registry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    params = _registry_params(tmp_path)
+    result = runner.invoke(app, ["registry", "show", "--params", str(params)])
+    assert result.exit_code == 0, result.output
+    assert "has no version yet" in result.output
+    result = runner.invoke(app, ["registry", "rollback", "--params", str(params)])
+    assert result.exit_code == 1
+    _assert_clean_error(result.output, "has no champion to roll back")
