@@ -214,6 +214,53 @@ def synth(
     )
 
 
+@app.command("import")
+def import_(
+    src: Annotated[
+        Path, typer.Argument(help="A recording (.c3d, .trc) or a folder of subject folders.")
+    ],
+    cohort: Annotated[str, typer.Option("--cohort", help="Id of the new cohort.")],
+    subjects: Annotated[
+        Path | None,
+        typer.Option(
+            "--subjects", help="CSV: subject_id and any subjects.csv columns.", dir_okay=False
+        ),
+    ] = None,
+    group: Annotated[
+        str | None, typer.Option(help="Group of subjects the subjects file does not list.")
+    ] = None,
+    affected_side: Annotated[
+        str | None,
+        typer.Option(help="left, right or none, for subjects the subjects file does not list."),
+    ] = None,
+    params: ParamsOption = None,
+) -> None:
+    """Import lab recordings (C3D, OpenSim) as a new cohort under paths.raw (docs/importing.md)."""
+    from gaitgrf.importing import import_recordings
+
+    cfg = _params(params)
+    start = time.perf_counter()
+    with _progress(f"importing {cohort}") as progress:
+        result = import_recordings(
+            src,
+            cohort,
+            cfg.paths.raw,
+            subjects,
+            group=group,
+            affected_side=affected_side,
+            progress=progress,
+        )
+    for note in result.notes:
+        console.print(f"  {escape(note)}")
+    for report in result.reports:
+        for note in report.notes:
+            console.print(f"  {escape(report.trial_id)}: {escape(note)}")
+    console.print(
+        f"cohort {escape(cohort)}: {len(result.subjects)} subjects, {len(result.reports)} trials "
+        f"written to {escape(str(result.cohort_dir))} in {time.perf_counter() - start:.1f} s"
+    )
+
+
 @cohort_app.command("check")
 def cohort_check(
     path: Annotated[Path, typer.Argument(help="Cohort folder, e.g. data/raw/synth-default.")],
