@@ -3,7 +3,8 @@
 The cohort: the three Plug-in Gait C3D trials (one subject folder each) and the OpenSim
 Subject4 folder (five walking trials and a static trial). It must pass the loader, give GRF on
 the right foot and axis, a body weight consistent with the static load, physiological virtual
-accelerometers, and then go through the validate and resample stages like a synthetic cohort.
+accelerometers, and then go through the validate, resample and fuse stages like a synthetic
+cohort.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import numpy as np
 import pytest
 
 from gaitgrf import contract as c
-from gaitgrf.config import ContractConfig, ResampleConfig, ValidateConfig
+from gaitgrf.config import ContractConfig, FuseConfig, ResampleConfig, ValidateConfig
+from gaitgrf.features import fuse
 from gaitgrf.importing import ImportResult, convert_recording, import_recordings
 from gaitgrf.io.c3d import read_c3d
 from gaitgrf.io.loader import Cohort, load_cohort, read_trial
@@ -123,7 +125,7 @@ def test_the_cluster_marker_sample_is_refused_with_the_missing_landmarks() -> No
     assert {"asis_l", "heel_r", "knee_lat_l"} <= channels
 
 
-def test_validate_and_resample_take_the_imported_cohort(
+def test_validate_resample_and_fuse_take_the_imported_cohort(
     imported: ImportResult, tmp_path: Path
 ) -> None:
     raw = imported.cohort_dir.parent
@@ -147,3 +149,9 @@ def test_validate_and_resample_take_the_imported_cohort(
     )
     assert report["walking_trials"] == 6
     assert report["samples"]["stance"] >= 10
+    summary = fuse(tmp_path / "resampled", tmp_path / "fused", FuseConfig())
+    stance = summary["layouts"]["stance"]
+    assert stance["samples"] == report["samples"]["stance"]
+    # Knee alignment is unknown for the C3D subjects (no static trial): it stays unknown.
+    unknown = stance["conditions"]["subject"]["static_unknown_samples"]["hka_ipsi_deg"]
+    assert 0 < unknown < stance["samples"]
