@@ -56,7 +56,9 @@ from gaitgrf.virtual_imu import accelerometer_stream, virtual_accelerometers
 IMPORTER_VERSION = "1.0.0"
 #: File names that say "static standing trial".
 STATIC_NAME = re.compile(r"static|stand|calib|still|neutral|quiet", re.IGNORECASE)
-RECORDING_SUFFIXES = (".c3d", ".trc")
+RECORDING_SUFFIXES = (".c3d", ".trc", ".csv", ".parquet")
+#: Tables in a source folder that are not recordings.
+NOT_RECORDINGS = ("subjects.csv",)
 
 
 @dataclass(frozen=True)
@@ -649,18 +651,32 @@ def _kinematics(
 Reader = Callable[[Path], Recording]
 
 
-def read_recording(path: Path) -> Recording:
-    """Dispatch on the suffix: .c3d to the C3D reader, .trc to the OpenSim reader."""
+def read_recording(path: Path, root: Path | None = None) -> Recording:
+    """Dispatch on the suffix: .c3d (C3D), .trc (OpenSim), .csv/.parquet (with a mapping file
+    found beside it or in a parent folder up to `root`)."""
     from gaitgrf.io.c3d import read_c3d
     from gaitgrf.io.opensim import read_opensim
+    from gaitgrf.io.tabular import find_mapping, read_table
 
     suffix = path.suffix.lower()
     if suffix == ".c3d":
         return read_c3d(path)
     if suffix == ".trc":
         return read_opensim(path)
+    if suffix in (".csv", ".parquet"):
+        mapping = find_mapping(path, root)
+        if mapping is None:
+            raise reject(
+                str(path),
+                "mapping_missing",
+                f"no column mapping: put {path.stem}.mapping.yaml beside it or mapping.yaml in "
+                "its folder (docs/importing.md)",
+            )
+        return read_table(path, mapping)
     raise reject(
-        str(path), "file_unreadable", f"unknown recording type {suffix!r} (.c3d or .trc expected)"
+        str(path),
+        "file_unreadable",
+        f"unknown recording type {suffix!r} (.c3d, .trc, .csv or .parquet expected)",
     )
 
 
@@ -683,7 +699,10 @@ def find_recordings(src: Path) -> dict[str, list[Path]]:
         return sorted(
             p
             for p in folder.iterdir()
-            if p.is_file() and p.suffix.lower() in RECORDING_SUFFIXES and not p.name.startswith(".")
+            if p.is_file()
+            and p.suffix.lower() in RECORDING_SUFFIXES
+            and not p.name.startswith(".")
+            and p.name.lower() not in NOT_RECORDINGS
         )
 
     found: dict[str, list[Path]] = {}
@@ -857,6 +876,7 @@ def import_recordings(
     opts = options or ImportOptions()
     out_dir = Path(raw_dir) / cohort_id
     found = find_recordings(Path(src))
+    root = Path(src) if Path(src).is_dir() else Path(src).parent
     known = read_subjects_file(subjects_file) if subjects_file is not None else {}
     defaults = {"group": group, "affected_side": affected_side}
     total = sum(len(v) for v in found.values())
@@ -876,7 +896,7 @@ def import_recordings(
             for path in paths:
                 done += 1
                 try:
-                    rec = read_recording(path)
+                    rec = read_recording(path, root)
                     mass = facts.get("mass_kg", rec.mass_kg)
                     tid = _safe_id(f"{sid}_{path.stem}")
                     while tid in trial_ids:

@@ -25,6 +25,7 @@ IMPORT_RULES = (
     "file_empty",
     "file_unreadable",
     "c3d_format",
+    "mapping_missing",
     "unknown_unit",
     "no_force_platform",
     "vertical_axis",
@@ -33,7 +34,8 @@ IMPORT_RULES = (
     "no_foot_contact",
     "plate_overload",
     "mass_unknown",
-    "angle_missing",
+    "subject_value",
+    "subjects_schema",
 )
 
 
