@@ -648,7 +648,6 @@ def _kinematics(
 
 
 # --- folders and cohorts -----------------------------------------------------------------------
-Reader = Callable[[Path], Recording]
 
 
 def read_recording(path: Path, root: Path | None = None) -> Recording:
