@@ -293,6 +293,49 @@ def cohort_check(
     console.print(f"checked in {time.perf_counter() - start:.1f} s")
 
 
+@cohort_app.command("add")
+def cohort_add(
+    src: Annotated[Path, typer.Argument(help="Contract cohort folder, or a folder of recordings.")],
+    cohort: Annotated[
+        str | None, typer.Option("--cohort", help="Id of a cohort imported from recordings.")
+    ] = None,
+    subjects: Annotated[
+        Path | None, typer.Option(help="Subjects file for imported recordings.")
+    ] = None,
+    commit: Annotated[bool, typer.Option(help="Commit the cohort's .dvc file to git.")] = True,
+    params: ParamsOption = None,
+) -> None:
+    """Validate a new cohort, then add it to data/raw, track it with DVC, push and commit it.
+
+    A cohort that fails validation is rejected with its report and nothing in data/raw changes;
+    an id that exists already is refused. `dvc repro` (or the retrain flow) then trains on it.
+    """
+    from gaitgrf.intake import add_cohort
+
+    cfg = _params(params)
+    added = add_cohort(
+        src,
+        root=Path.cwd(),
+        raw_dir=cfg.paths.raw,
+        contract=cfg.contract,
+        rules=cfg.validate_,
+        rejected_dir=cfg.paths.reports / "rejected",
+        cohort_id=cohort,
+        subjects_file=subjects,
+        commit=commit,
+        report=lambda line: console.print(escape(line)),
+    )
+    for item in added.quarantined:
+        console.print(
+            f"[yellow]quarantined[/] {escape(item['trial'])}: {escape('; '.join(item['reasons']))}"
+        )
+    console.print(
+        f"cohort {added.cohort_id}: {added.trials} trials added to {escape(str(added.folder))}"
+        + (f", committed {added.commit[:10]}" if added.commit else " (not committed)")
+        + "; run `gaitgrf repro` to retrain"
+    )
+
+
 @cohort_app.command("list")
 def cohort_list(params: ParamsOption = None) -> None:
     """Cohorts under paths.raw with their subject and trial counts (metadata check only)."""
@@ -613,6 +656,92 @@ def ui(
     failed = [p.returncode for p in procs if p.returncode not in (0, -15, None)]
     if failed:
         raise PipelineError("a UI server exited early", hint="is the port already in use?")
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="Port of the local Prefect server.")] = 4200,
+    params: ParamsOption = None,
+) -> None:
+    """Serve the retrain (cron + cohort event) and watch deployments; Ctrl-C stops.
+
+    Uses the Prefect server in PREFECT_API_URL; without one, starts `prefect server start` on
+    localhost first. To use an existing server and work pool instead: set PREFECT_API_URL and
+    deploy with `prefect deploy` (flows/prefect.yaml), then run `prefect worker start`.
+    """
+    import os
+    import subprocess
+    import sys
+
+    cfg = _params(params)
+    params_path = str(params or Path("params.yaml"))
+    env = dict(os.environ)
+    procs: list[subprocess.Popen[bytes]] = []
+    if not env.get("PREFECT_API_URL"):
+        url = f"http://127.0.0.1:{port}/api"
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "prefect",
+                    "server",
+                    "start",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
+                env=env,
+            )
+        )
+        _wait_http(f"{url}/health", procs[0], timeout_s=120)
+        env["PREFECT_API_URL"] = url
+        console.print(f"Prefect server: http://127.0.0.1:{port} (started here)")
+    else:
+        console.print(f"Prefect server: {escape(env['PREFECT_API_URL'])}")
+    console.print(
+        f"serving: retrain (cron {escape(cfg.retrain.cron)}, and on gaitgrf.cohort.arrived), "
+        f"watch ({escape(str(cfg.paths.incoming))} every {cfg.retrain.watch_interval_s:g} s)"
+    )
+    procs.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "flows.retrain", "serve", "--params", params_path], env=env
+        )
+    )
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in reversed(procs):
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    if any(p.returncode not in (0, -15, -2, None) for p in procs):
+        raise PipelineError("a served process exited early", hint="see its output above")
+
+
+def _wait_http(url: str, proc: Any, timeout_s: float) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise PipelineError(
+                "the Prefect server exited while starting",
+                hint="is the port already in use? try --port",
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise PipelineError(f"no answer from {url} within {timeout_s:.0f} s", hint="see its log above")
 
 
 if __name__ == "__main__":

@@ -308,6 +308,17 @@ class PromoteConfig(Section):
     tolerance: float = Field(0.05, ge=0, lt=1)
 
 
+class RetrainConfig(Section):
+    """Retraining on a schedule and when a cohort arrives (docs/retraining.md)."""
+
+    #: Cron schedule of the `retrain` deployment (minute hour day month weekday, server time).
+    cron: str = "0 3 * * 1"
+    #: Seconds between two polls of paths.incoming by the `watch-incoming` deployment.
+    watch_interval_s: float = Field(30.0, gt=0)
+    #: A folder without a READY marker counts as complete once unchanged for this long (s).
+    settle_s: float = Field(120.0, ge=0)
+
+
 class Params(Section):
     paths: PathsConfig = PathsConfig()
     synth: SynthConfig = SynthConfig()
@@ -319,6 +330,7 @@ class Params(Section):
     tune: TuneConfig = TuneConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     promote: PromoteConfig = PromoteConfig()
+    retrain: RetrainConfig = RetrainConfig()
 
 
 class ConfigError(GaitGrfError):

@@ -132,6 +132,15 @@ def _has_identity(root: Path) -> bool:
     )
 
 
+def git_commit_paths(root: Path, paths: Sequence[Path], message: str) -> str:
+    """Stage exactly `paths` and commit them (nothing else staged goes in); return the sha."""
+    rels = [_rel(p, root.resolve()) for p in paths if p.exists()]
+    _git(root, "add", "--", *rels)
+    identity = () if _has_identity(root) else _IDENTITY
+    _git(root, *identity, "commit", "--quiet", "--no-verify", "-m", message, "--", *rels)
+    return _git(root, "rev-parse", "HEAD").stdout.strip()
+
+
 def _initial_commit(root: Path) -> str:
     _git(root, "add", "-A")
     identity = () if _has_identity(root) else _IDENTITY
