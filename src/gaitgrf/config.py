@@ -8,7 +8,7 @@ read the YAML file.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -288,6 +288,23 @@ class TuneConfig(Section):
         )
 
 
+class RunnerConfig(Section):
+    """How the Prefect flow `tune` fans out the studies (infra/README.md, "Scaling out").
+
+    Kept out of `tune` on purpose: the DVC tune stages depend on `tune`, and where the studies
+    run changes no result.
+    """
+
+    #: `sequential`: one study after another in the flow's process; `dask`: a Dask cluster.
+    kind: Literal["sequential", "dask"] = "sequential"
+    #: Address of an existing Dask scheduler (tcp://host:8786); None: start a local cluster.
+    address: str | None = None
+    #: Worker processes of the local Dask cluster (one study at a time each).
+    workers: int = Field(2, ge=1)
+    #: torch threads per study when kind is dask (workers x threads <= cores).
+    threads: int = Field(1, ge=1)
+
+
 class EvaluateConfig(Section):
     """Held-out test evaluation (docs/evaluation.md)."""
 
@@ -328,6 +345,7 @@ class Params(Section):
     fuse: FuseConfig = FuseConfig()
     models: ModelsConfig = ModelsConfig()
     tune: TuneConfig = TuneConfig()
+    runner: RunnerConfig = RunnerConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     promote: PromoteConfig = PromoteConfig()
     retrain: RetrainConfig = RetrainConfig()

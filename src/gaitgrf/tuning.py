@@ -19,9 +19,11 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import logging
 import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -48,6 +50,12 @@ BUNDLE_DIR: Final = "model"
 #: Seconds between trial heartbeats; a trial silent for GRACE_S is taken as dead (FAIL).
 HEARTBEAT_S: Final = 10
 GRACE_S: Final = 30
+#: Seconds a process waits before looking again at a study whose remaining trials run elsewhere.
+POLL_S: Final = 1.0
+#: A study lock (`study_lock`) held longer than this is taken as left by a dead process.
+LOCK_STALE_S: Final = 60.0
+#: Trial user attribute: the trial holds one slot of its study's budget (`TrialBudget`).
+CLAIM_ATTR: Final = "gaitgrf.claim"
 
 Log = Callable[[str], None]
 
@@ -232,6 +240,22 @@ def open_study(
     log: Log,
 ) -> optuna.Study:
     """Load or create the study; archive it first when its fingerprint no longer matches."""
+    return join_study(storage, name, seed, pruner_cfg, print_, log)[0]
+
+
+def join_study(
+    storage: optuna.storages.BaseStorage,
+    name: str,
+    seed: int,
+    pruner_cfg: PrunerConfig,
+    print_: str,
+    log: Log,
+) -> tuple[optuna.Study, bool]:
+    """`open_study`, safe for many processes at once: returns (study, created by this call).
+
+    Call it under `study_lock(storage, name)` when other processes may open the same study:
+    then exactly one of them creates (or archives and re-creates) it.
+    """
     import optuna
 
     sampler = optuna.samplers.TPESampler(seed=(seed * 7919 + zlib.crc32(name.encode())) % 2**31)
@@ -243,7 +267,7 @@ def open_study(
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
         old = study.user_attrs.get("fingerprint")
         if old == print_:
-            return study
+            return study, False
         archive = f"{name}@{time.strftime('%Y%m%dT%H%M%S')}"
         optuna.copy_study(
             from_study_name=name,
@@ -257,7 +281,79 @@ def open_study(
         study_name=name, storage=storage, sampler=sampler, pruner=pruner, direction="minimize"
     )
     study.set_user_attr("fingerprint", print_)
-    return study
+    return study, True
+
+
+@contextmanager
+def study_lock(storage: optuna.storages.BaseStorage, name: str, log: Log) -> Iterator[None]:
+    """A mutex over processes and machines, held while a process opens study `name`.
+
+    The lock is an empty Optuna study `<name>#lock`: creating a study is atomic in the
+    database (unique name), so exactly one process holds it. A lock older than LOCK_STALE_S
+    (its holder died) is broken.
+    """
+    import optuna
+
+    lock = f"{name}#lock"
+    waited = time.monotonic()
+    while True:
+        try:
+            optuna.create_study(study_name=lock, storage=storage)
+            break
+        except optuna.exceptions.DuplicatedStudyError:
+            if time.monotonic() - waited > LOCK_STALE_S:
+                log(f"{name}: breaking a lock held for over {LOCK_STALE_S:.0f} s")
+                with suppress(KeyError):
+                    optuna.delete_study(study_name=lock, storage=storage)
+                waited = time.monotonic()
+            time.sleep(0.2)
+    try:
+        yield
+    finally:
+        with suppress(KeyError):
+            optuna.delete_study(study_name=lock, storage=storage)
+
+
+class SurplusTrial(Exception):
+    """A trial asked for once other processes held the rest of the budget; it ends FAIL."""
+
+
+@dataclass(frozen=True)
+class TrialBudget:
+    """The budget of one study shared by every process working on it (docs/tuning.md).
+
+    A trial *claims* a slot (user attribute CLAIM_ATTR, written before it reads) and runs only
+    if the finished trials (COMPLETE + PRUNED) plus the other claimed RUNNING trials leave a
+    slot free. Of two processes claiming at once, the later reader sees the earlier claim, so
+    the counted trials never exceed `n_trials`. Reads go to the database, never a cache.
+    """
+
+    storage: optuna.storages.BaseStorage
+    study_id: int
+    n_trials: int
+
+    def read(self) -> tuple[int, list[optuna.trial.FrozenTrial]]:
+        """(finished trials that count, RUNNING trials)."""
+        from optuna.trial import TrialState
+
+        trials = self.storage.get_all_trials(
+            self.study_id,
+            deepcopy=False,
+            states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING),
+        )
+        running = [t for t in trials if t.state == TrialState.RUNNING]
+        return len(trials) - len(running), running
+
+    def claim(self, trial: optuna.Trial) -> bool:
+        trial.set_user_attr(CLAIM_ATTR, True)
+        done, running = self.read()
+        # `_trial_id` (the row's key) identifies a trial; numbers are derived from it.
+        own = trial._trial_id
+        others = sum(1 for t in running if t._trial_id != own and t.user_attrs.get(CLAIM_ATTR))
+        if done + others < self.n_trials:
+            return True
+        trial.set_user_attr(CLAIM_ATTR, False)
+        return False
 
 
 @dataclass
@@ -273,6 +369,10 @@ class StudyContext:
     tags: dict[str, str]
     log: Log
     started: float = field(default_factory=time.perf_counter)
+    #: The shared budget; None: the trial runs unconditionally.
+    budget_slots: TrialBudget | None = None
+    #: Trials this process asked for but did not run (SurplusTrial).
+    surplus: int = 0
 
 
 def objective(trial: optuna.Trial, ctx: StudyContext) -> float:
@@ -281,6 +381,13 @@ def objective(trial: optuna.Trial, ctx: StudyContext) -> float:
 
     from gaitgrf.tracking import TUNING_EXPERIMENT
 
+    if ctx.budget_slots is not None and not ctx.budget_slots.claim(trial):
+        ctx.surplus += 1
+        ctx.log(
+            f"{study_name(ctx.arch, ctx.condition)} trial {trial.number}: not run, "
+            "the rest of the budget is held by other processes"
+        )
+        raise SurplusTrial(f"trial {trial.number}: budget taken")
     arch = models.get(ctx.arch)
     hp = {**arch.search_space(trial), **ctx.fixed_hp}
     budget = ctx.budget
@@ -358,6 +465,191 @@ def objective(trial: optuna.Trial, ctx: StudyContext) -> float:
     return float(np.mean(scores))
 
 
+def _join(
+    *,
+    arch: str,
+    condition: str,
+    samples: SampleSet,
+    subjects: pd.DataFrame,
+    cfg: TuneConfig,
+    storage_url: str,
+    data_version: str,
+    git_commit: str,
+    tracker: Tracker | None,
+    fixed_hp: Mapping[str, Any] | None,
+    log: Log,
+) -> tuple[optuna.Study, StudyContext, str]:
+    """Open (or create) the study and its MLflow parent run, under the study's lock."""
+    from gaitgrf.tracking import TUNING_EXPERIMENT
+
+    name = study_name(arch, condition)
+    budget = cfg.budget_for(arch)
+    data = tuning_data(samples, subjects, cfg)
+    print_ = fingerprint(arch, data_version, budget, cfg)
+    storage = open_storage(storage_url)
+    tags = {
+        "gaitgrf.study": name,
+        "gaitgrf.architecture": arch,
+        "gaitgrf.condition": condition,
+        "gaitgrf.data_version": data_version,
+        "gaitgrf.git_commit": git_commit,
+        "gaitgrf.fingerprint": print_,
+    }
+    parent = None
+    # One process at a time opens the study: exactly one creates it and enqueues the
+    # defaults, and all share one MLflow parent run.
+    with study_lock(storage, name, log):
+        study, created = join_study(storage, name, cfg.seed, cfg.pruner, print_, log)
+        if created:
+            names = set(space_names(arch))
+            study.enqueue_trial({k: v for k, v in models.get(arch).defaults.items() if k in names})
+        if tracker is not None:
+            found = tracker.find_run(
+                TUNING_EXPERIMENT, {"gaitgrf.study": name, "gaitgrf.fingerprint": print_}
+            )
+            if found is not None:
+                parent = found.info.run_id
+                tracker.resume_run(parent)
+            else:
+                parent = tracker.start_run(
+                    TUNING_EXPERIMENT, name, {**tags, "gaitgrf.role": "study"}
+                )
+                tracker.log_params(
+                    parent, {f"budget.{k}": v for k, v in budget.model_dump().items()}
+                )
+    slots = TrialBudget(
+        storage=storage, study_id=storage.get_study_id_from_name(name), n_trials=budget.n_trials
+    )
+    ctx = StudyContext(
+        arch=arch,
+        condition=condition,
+        data=data,
+        budget=budget,
+        cfg=cfg,
+        fixed_hp=dict(fixed_hp or {}),
+        tracker=tracker,
+        parent_run=parent,
+        tags={**tags, "gaitgrf.role": "trial"},
+        log=log,
+        budget_slots=slots,
+    )
+    done, _ = slots.read()
+    remaining = budget.n_trials - done
+    log(
+        f"{name}: {done} trial(s) already done, {max(remaining, 0)} to run "
+        f"(budget {budget.n_trials}, timeout {budget.timeout_s} s); "
+        f"{len(data.split.tuning)} tuning / {len(data.split.test)} test subjects, "
+        f"{len(data.folds)} folds"
+    )
+    return study, ctx, print_
+
+
+class _DropSurplus(logging.Filter):
+    """Optuna logs every FAIL trial with a traceback; a surplus trial is not a failure."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "SurplusTrial" not in record.getMessage()
+
+
+def optimize(study: optuna.Study, ctx: StudyContext, timeout_s: float | None) -> int:
+    """Run trials until the study's budget is met, with any number of processes on the study.
+
+    Before asking for a trial: stop when COMPLETE + PRUNED reach `n_trials`; wait (polling,
+    failing trials whose heartbeat stopped) while RUNNING trials elsewhere hold the rest.
+    Inside the trial, `TrialBudget.claim` settles the race between processes that asked at
+    the same moment. No new trial starts after `timeout_s` (this process's clock). Returns
+    the number of trials this process ran.
+    """
+    import random
+    import warnings
+
+    import optuna
+
+    assert ctx.budget_slots is not None
+    slots = ctx.budget_slots
+    name = study_name(ctx.arch, ctx.condition)
+    started = time.monotonic()
+    ran = 0
+    waiting = False
+    quiet = _DropSurplus()
+    optuna_log = logging.getLogger("optuna.study._optimize")
+    optuna_log.addFilter(quiet)
+    try:
+        while timeout_s is None or time.monotonic() - started < timeout_s:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)
+            done, running = slots.read()
+            if done >= slots.n_trials:
+                break
+            if done + len(running) >= slots.n_trials:
+                if not waiting:
+                    ctx.log(f"{name}: waiting for {len(running)} trial(s) running elsewhere")
+                    waiting = True
+                time.sleep(POLL_S)
+                continue
+            waiting = False
+            surplus = ctx.surplus
+            study.optimize(
+                lambda t: objective(t, ctx),
+                n_trials=1,
+                catch=(SurplusTrial,),
+                gc_after_trial=True,
+            )
+            if ctx.surplus > surplus:  # lost a race for the last slot(s): back off, look again
+                time.sleep(random.uniform(0.1, POLL_S))
+            else:
+                ran += 1
+    finally:
+        optuna_log.removeFilter(quiet)
+    return ran
+
+
+def work_study(
+    *,
+    arch: str,
+    condition: str,
+    samples: SampleSet,
+    subjects: pd.DataFrame,
+    cfg: TuneConfig,
+    storage_url: str,
+    data_version: str,
+    git_commit: str,
+    tracker: Tracker | None,
+    fixed_hp: Mapping[str, Any] | None = None,
+    log: Log = print,
+) -> dict[str, Any]:
+    """Worker mode: take trials of the study until its budget is met; no refit, no outputs.
+
+    Any number of such workers (processes, machines) share a study through its storage
+    (PostgreSQL for many machines); `run_study` (the DVC stage) then finds the budget met and
+    only refits. Returns the trials this worker ran and the study's trial counts by state.
+    """
+    started = time.perf_counter()
+    study, ctx, _ = _join(
+        arch=arch,
+        condition=condition,
+        samples=samples,
+        subjects=subjects,
+        cfg=cfg,
+        storage_url=storage_url,
+        data_version=data_version,
+        git_commit=git_commit,
+        tracker=tracker,
+        fixed_hp=fixed_hp,
+        log=log,
+    )
+    ran = optimize(study, ctx, ctx.budget.timeout_s)
+    states = [t.state.name for t in study.get_trials(deepcopy=False)]
+    return {
+        "study": study.study_name,
+        "ran": ran,
+        "surplus": ctx.surplus,
+        "trials": {s: states.count(s) for s in sorted(set(states))},
+        "seconds": time.perf_counter() - started,
+    }
+
+
 @dataclass(frozen=True)
 class StudyOutcome:
     summary: dict[str, Any]
@@ -383,66 +675,23 @@ def run_study(
     """Tune `arch` under `condition`, refit the best trial, write `out_dir` (bundle + summary)."""
     import optuna
 
-    from gaitgrf.tracking import TUNING_EXPERIMENT
-
     name = study_name(arch, condition)
     started = time.perf_counter()
-    budget = cfg.budget_for(arch)
-    data = tuning_data(samples, subjects, cfg)
-    print_ = fingerprint(arch, data_version, budget, cfg)
-    storage = open_storage(storage_url)
-    study = open_study(storage, name, cfg.seed, cfg.pruner, print_, log)
-    tags = {
-        "gaitgrf.study": name,
-        "gaitgrf.architecture": arch,
-        "gaitgrf.condition": condition,
-        "gaitgrf.data_version": data_version,
-        "gaitgrf.git_commit": git_commit,
-        "gaitgrf.fingerprint": print_,
-    }
-    parent = None
-    if tracker is not None:
-        found = tracker.find_run(
-            TUNING_EXPERIMENT, {"gaitgrf.study": name, "gaitgrf.fingerprint": print_}
-        )
-        if found is not None:
-            parent = found.info.run_id
-            tracker.resume_run(parent)
-        else:
-            parent = tracker.start_run(TUNING_EXPERIMENT, name, {**tags, "gaitgrf.role": "study"})
-            tracker.log_params(parent, {f"budget.{k}": v for k, v in budget.model_dump().items()})
-    ctx = StudyContext(
+    study, ctx, print_ = _join(
         arch=arch,
         condition=condition,
-        data=data,
-        budget=budget,
+        samples=samples,
+        subjects=subjects,
         cfg=cfg,
-        fixed_hp=dict(fixed_hp or {}),
+        storage_url=storage_url,
+        data_version=data_version,
+        git_commit=git_commit,
         tracker=tracker,
-        parent_run=parent,
-        tags={**tags, "gaitgrf.role": "trial"},
+        fixed_hp=fixed_hp,
         log=log,
     )
-    counted = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    done = len(study.get_trials(deepcopy=False, states=counted))
-    if done == 0 and not study.get_trials(deepcopy=False):
-        names = set(space_names(arch))
-        study.enqueue_trial({k: v for k, v in models.get(arch).defaults.items() if k in names})
-    remaining = budget.n_trials - done
-    log(
-        f"{name}: {done} trial(s) already done, {max(remaining, 0)} to run "
-        f"(budget {budget.n_trials}, timeout {budget.timeout_s} s); "
-        f"{len(data.split.tuning)} tuning / {len(data.split.test)} test subjects, "
-        f"{len(data.folds)} folds"
-    )
-    if remaining > 0:
-        study.optimize(
-            lambda t: objective(t, ctx),
-            n_trials=remaining,
-            timeout=budget.timeout_s,
-            catch=(),
-            gc_after_trial=True,
-        )
+    budget, data, parent = ctx.budget, ctx.data, ctx.parent_run
+    optimize(study, ctx, budget.timeout_s)
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         raise TuningError(f"{name}: no trial completed (all pruned or failed); raise the budget")
