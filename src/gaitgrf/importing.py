@@ -40,6 +40,9 @@ from gaitgrf.io.trial_file import Stream, Trial, write_trial
 from gaitgrf.segment_model import (
     Body,
     build_body,
+    build_body_from_clusters,
+    drop_cluster_outliers,
+    fill_from_cluster,
     fill_gaps,
     heading_rotation,
     joint_angles,
@@ -447,6 +450,11 @@ def convert_recording(
             context=f"import of {file}",
         )
     used = {name: np.asarray(rec.markers[name], dtype=float) for name in mapping.names()}
+    rigid_filled: list[tuple[str, float, float]] = []
+    dropped: list[tuple[str, float, float]] = []
+    if mapping.clusters:
+        used, dropped = drop_cluster_outliers(used, mapping.clusters, rec.marker_time)
+        used, rigid_filled = fill_from_cluster(used, mapping.clusters, rec.marker_time)
     start, stop = valid_span(used)
     time_all = rec.marker_time
     if stop - start < max(3, int(0.5 * rec.marker_rate_hz)):
@@ -474,7 +482,19 @@ def convert_recording(
             context=f"import of {file}",
         )
     used, filled = fill_gaps(used, time)
+    t_lo, t_hi = float(time[0]), float(time[-1])
+    filled = [g for g in rigid_filled if t_lo - 1e-9 <= g[1] <= t_hi] + filled
     report = TrialReport(source=file, trial_id=trial_id, kind="walking", gaps_filled=filled)
+    if mapping.clusters and dropped:
+        report.notes.append(
+            "cluster samples breaking the cluster's rigidity dropped: "
+            + ", ".join(f"{m} {t0:.2f} s +{d:.2f} s" for m, t0, d in dropped)
+        )
+    if rigid_filled:
+        report.notes.append(
+            "cluster markers rebuilt from the rest of their rigid cluster: "
+            + ", ".join(f"{m} {t0:.2f} s +{d:.2f} s" for m, t0, d in rigid_filled)
+        )
     if start > 0 or stop < time_all.size:
         report.notes.append(
             f"cropped to {time[0]:.3f}-{time[-1]:.3f} s where every landmark marker is seen"
@@ -483,10 +503,9 @@ def convert_recording(
 
     # Heading frame: z up, x the walking (or facing) direction.
     up = rec.lab_up if rec.lab_up is not None else _up_from_plates(plates)
-    asis = 0.5 * (used[mapping.sided[("asis", "l")]] + used[mapping.sided[("asis", "r")]])
+    asis = mapping.pelvis_centre(used)
     if up is None:
-        heels = np.concatenate([used[mapping.sided[("heel", s)]] for s in c.SIDES])
-        up = _up_from_markers({"pelvis": asis, "feet": heels})
+        up = _up_from_markers({"pelvis": asis, "feet": mapping.foot_points(used)})
     if up is None:
         raise reject(
             file,
@@ -509,19 +528,30 @@ def convert_recording(
     if moved >= opts.static_max_displacement_m:
         forward = horizontal
     else:
-        back_names = [mapping.sided.get(("psis", s)) for s in c.SIDES]
-        if all(back_names):
-            back = 0.5 * sum(used[str(n)] for n in back_names)
-        else:
-            back = used[mapping.central["sacrum"]]
-        forward = np.mean(asis - back, axis=0)
+        facing = mapping.facing(used)
+        if facing is None:
+            raise reject(
+                file,
+                "marker_missing",
+                f"a standing trial (pelvis moved {moved:.2f} m) with only technical marker "
+                "clusters: no anatomical marker says which way the subject faces",
+                channel="pelvis",
+            )
+        forward = facing
     rot = heading_rotation(up, forward)
     markers_h = {
         k2: lowpass(v @ rot.T, rec.marker_rate_hz, opts.marker_cutoff_hz) for k2, v in used.items()
     }
     widths = {k2: float(v) for k2, v in rec.info.get("joint_widths_m", {}).items() if v is not None}
-    body = build_body(markers_h, mapping, widths)
     height = height_m if height_m is not None else rec.height_m
+    if mapping.clusters:
+        body = build_body_from_clusters(markers_h, mapping, height)
+        report.notes.append(
+            "segment model from technical clusters only (functional joint centres; "
+            "docs/importing.md section 5)"
+        )
+    else:
+        body = build_body(markers_h, mapping, widths)
     readings = virtual_accelerometers(body, rec.marker_rate_hz, height)
     acc = accelerometer_stream(time, readings, rec.marker_rate_hz)
     report.acc_range = {
@@ -802,12 +832,25 @@ def _subject_row(
     if mass is None and static_mass is not None:
         mass, source = round(static_mass, 2), "static trial load"
     if mass is None:
+        unitless = sorted(
+            {
+                float(r.info["subject_weight_no_unit"])
+                for r in recordings
+                if "subject_weight_no_unit" in r.info
+            }
+        )
+        hint = (
+            f"; the C3D's SUBJECT:WEIGHT reads {', '.join(f'{w:g}' for w in unitless)} with no "
+            "unit (kg or lb?): if you know it, give mass_kg in the subjects file"
+            if unitless
+            else ""
+        )
         problems.append(
             Violation(
                 folder,
                 "mass_unknown",
                 "body mass unknown: not in the subjects file, not in the recordings "
-                "(PROCESSING:Bodymass), and no static trial with each foot on a plate",
+                "(PROCESSING:Bodymass), and no static trial with each foot on a plate" + hint,
                 subject=sid,
                 channel="mass_kg",
             )

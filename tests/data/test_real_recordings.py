@@ -17,11 +17,13 @@ import pytest
 from gaitgrf import contract as c
 from gaitgrf.config import ContractConfig, FuseConfig, ResampleConfig, ValidateConfig
 from gaitgrf.features import fuse
-from gaitgrf.importing import ImportResult, convert_recording, import_recordings
+from gaitgrf.importing import ImportResult, TrialReport, convert_recording, import_recordings
 from gaitgrf.io.c3d import read_c3d
 from gaitgrf.io.loader import Cohort, load_cohort, read_trial
 from gaitgrf.io.recording import RecordingError
+from gaitgrf.io.trial_file import Trial
 from gaitgrf.resampling import resample_cohorts
+from gaitgrf.segment_model import Body
 from gaitgrf.sensors import GRAVITY
 from gaitgrf.validation import validate_cohorts
 
@@ -113,16 +115,93 @@ def test_virtual_accelerometers_in_physiological_ranges(cohort: Cohort) -> None:
                 np.testing.assert_allclose(norm, GRAVITY, atol=0.3)
 
 
-def test_the_cluster_marker_sample_is_refused_with_the_missing_landmarks() -> None:
-    """c3dorg_Eb015pi has only segment clusters (RTH1-4, RSK1-4 ...), no anatomical markers:
-    its plates read fine, but no segment model can be built, and the refusal says why."""
-    rec = read_c3d(SHARED / "c3d" / "c3dorg_Eb015pi.c3d")
-    assert max(np.nanmax(p.force[:, 2]) for p in rec.plates) == pytest.approx(839, abs=2)
+EB015PI = SHARED / "c3d" / "c3dorg_Eb015pi.c3d"
+
+
+@pytest.fixture(scope="module")
+def eb015pi() -> tuple[Trial, TrialReport, Body]:
+    return convert_recording(read_c3d(EB015PI), trial_id="EB_t", subject_id="EB", cohort_id="x")
+
+
+def test_the_cluster_sample_imports_with_grf_on_the_right_foot(
+    eb015pi: tuple[Trial, TrialReport, Body],
+) -> None:
+    """c3dorg_Eb015pi has only technical clusters (PV, TH, SK, FT): the cluster model takes it.
+
+    It has no EVENT group, so the check of the foot assignment is the markers' own motion: the
+    foot on a plate stands still while the plate is loaded, the other one swings past.
+    """
+    trial, report, body = eb015pi
+    assert report.kind == "walking"
+    assert any("technical clusters" in n for n in report.notes)
+    assert [(e["plate"], e["foot"]) for e in report.contacts] == [("FP1", "r"), ("FP2", "r")]
+    for contact in report.contacts:
+        assert contact["heel_distance_m"]["r"] < 0.12 < 0.3 < contact["heel_distance_m"]["l"]
+    time = trial.streams[c.STREAM_KIN].time
+    for contact in report.contacts:
+        mid = (time > contact["start_s"] + 0.2) & (time < contact["stop_s"] - 0.2)
+        speed = {
+            s: np.median(
+                np.linalg.norm(np.gradient(body.points[f"ankle_{s}"][:, :2], time, axis=0), axis=1)[
+                    mid
+                ]
+            )
+            for s in c.SIDES
+        }
+        assert speed["r"] < 0.08 and speed["l"] > 0.12, (contact["plate"], speed)
+    grf = trial.streams[c.STREAM_GRF]
+    # 839 N raw; 818 N once the plates' unloaded offsets (21-31 N) are removed.
+    assert np.nanmax(grf.channel("grf_r_z")) == pytest.approx(818, abs=5)
+    assert np.nanmax(grf.channel("grf_l_z"), initial=0.0) == 0.0
+
+
+def test_the_cluster_model_is_anatomically_plausible(
+    eb015pi: tuple[Trial, TrialReport, Body],
+) -> None:
+    """Functional joint centres of a 1.63 m subject (SUBJECT:HEIGHT): hip ~0.85 m, knee ~0.46 m,
+    ankle 0.06-0.1 m above the floor; thigh and shank ~0.245 x stature (Winter)."""
+    _, _, body = eb015pi
+    for side in c.SIDES:
+        heights = {j: float(np.median(body.points[f"{j}_{side}"][:, 2])) for j in ("hip", "knee")}
+        ankle = float(np.median(body.points[f"ankle_{side}"][:, 2]))
+        assert 0.78 < heights["hip"] < 0.92 and 0.42 < heights["knee"] < 0.5, heights
+        assert 0.05 < ankle < 0.12
+        for segment in ("thigh", "shank"):
+            assert 0.34 < body.segment_length(segment, side) < 0.44
+
+
+def test_the_cluster_sample_has_physiological_accelerometers(
+    eb015pi: tuple[Trial, TrialReport, Body],
+) -> None:
+    trial, report, _ = eb015pi
+    acc = trial.streams[c.STREAM_ACC]
+    assert np.isfinite(acc.data).all()
+    for loc, (lo, hi) in report.acc_range.items():
+        assert lo > -20.0 and hi < 20.0, (loc, lo, hi)
+        xyz = acc.select([c.acc_channel(loc, ax) for ax in c.AXES])
+        assert np.median(np.linalg.norm(xyz, axis=1)) == pytest.approx(GRAVITY, abs=1.0)
+
+
+def test_the_cluster_sample_needs_a_mass_and_says_which_number_the_file_has(
+    tmp_path: Path,
+) -> None:
+    """No PROCESSING:Bodymass and no standing on a plate: the mass is unknown. SUBJECT:WEIGHT
+    reads 82.7 with no unit; the error quotes it, and only a subjects file may settle it."""
     with pytest.raises(RecordingError) as info:
-        convert_recording(rec, trial_id="T", subject_id="S", cohort_id="x")
-    assert info.value.rules == {"marker_missing"}
-    channels = {v.channel.split(" ")[0] for v in info.value.violations if v.channel}
-    assert {"asis_l", "heel_r", "knee_lat_l"} <= channels
+        import_recordings(EB015PI, "eb", tmp_path / "raw", group="PD", affected_side="none")
+    assert info.value.rules == {"mass_unknown"}
+    assert "SUBJECT:WEIGHT reads 82.7" in str(info.value)
+    assert not (tmp_path / "raw" / "eb").exists()
+    subjects = tmp_path / "subjects.csv"
+    # The test's reading of SUBJECT:WEIGHT as kg (lb would make the 839 N peak 2.3 BW).
+    subjects.write_text("subject_id,mass_kg,height_m\nc3dorg_Eb015pi,82.7,1.63\n")
+    result = import_recordings(
+        EB015PI, "eb", tmp_path / "raw", subjects, group="PD", affected_side="none"
+    )
+    cohort = load_cohort(result.cohort_dir)
+    (ref,) = cohort.trials
+    fz = read_trial(ref).streams[c.STREAM_GRF].channel("grf_r_z")
+    assert np.nanmax(fz) / (82.7 * GRAVITY) == pytest.approx(1.01, abs=0.02)
 
 
 def test_validate_resample_and_fuse_take_the_imported_cohort(

@@ -218,6 +218,11 @@ def read_c3d(path: Path) -> Recording:
     events = _events(params)
     if events:
         info["events"] = events
+    weight = _first_number(_param(params, "SUBJECT", "WEIGHT"))
+    if mass is None and weight is not None:
+        # Older files (c3d.org sample) keep a SUBJECT:WEIGHT with no unit: kg or lb cannot be
+        # told, so it is never used as the mass; the mass_unknown error quotes it.
+        info["subject_weight_no_unit"] = weight
     static_flag = _first_number(_param(params, "SUBJECTS", "IS_STATIC"))
     if static_flag is not None:
         info["is_static"] = bool(static_flag)
