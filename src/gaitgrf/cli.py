@@ -217,7 +217,11 @@ def synth(
 @app.command("import")
 def import_(
     src: Annotated[
-        Path, typer.Argument(help="A recording (.c3d, .trc) or a folder of subject folders.")
+        Path,
+        typer.Argument(
+            help="A recording (.c3d, .trc, or .csv/.parquet with a mapping.yaml) or a folder "
+            "of subject folders."
+        ),
     ],
     cohort: Annotated[str, typer.Option("--cohort", help="Id of the new cohort.")],
     subjects: Annotated[
@@ -235,7 +239,10 @@ def import_(
     ] = None,
     params: ParamsOption = None,
 ) -> None:
-    """Import lab recordings (C3D, OpenSim) as a new cohort under paths.raw (docs/importing.md)."""
+    """Import lab recordings (C3D, OpenSim, CSV/Parquet exports) as a new cohort under paths.raw.
+
+    CSV/Parquet tables need a YAML column mapping (units, force convention); docs/importing.md.
+    """
     from gaitgrf.importing import import_recordings
 
     cfg = _params(params)
