@@ -62,6 +62,13 @@ class InferenceError(GaitGrfError):
     hint = "see `gaitgrf predict --help` and docs/inference.md"
 
 
+class ModelNotFoundError(InferenceError):
+    hint = (
+        "train and promote a model first (`dvc repro`, `gaitgrf registry show`), or pass "
+        "--model data/tuned/<study>/model"
+    )
+
+
 # --- the subject ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SubjectInfo:
@@ -134,7 +141,7 @@ def load_predictor(model: str, tracking_uri: str | None = None) -> GrfPredictor:
         for folder in (path, path / "model"):
             if (folder / BUNDLE_FILE).is_file():
                 return GrfPredictor.load(folder)
-        raise InferenceError(
+        raise ModelNotFoundError(
             f"--model {model}: not a model bundle folder (no {BUNDLE_FILE} in it or in "
             f"{path / 'model'}) and not an MLflow URI such as {DEFAULT_MODEL_URI}"
         )
@@ -150,7 +157,7 @@ def load_predictor(model: str, tracking_uri: str | None = None) -> GrfPredictor:
         loaded = mlflow.pyfunc.load_model(model)
     except (MlflowException, OSError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InferenceError(
+        raise ModelNotFoundError(
             f"model {model} cannot be loaded from {tracking_uri or mlflow.get_tracking_uri()}: "
             f"{first}",
         ) from None
