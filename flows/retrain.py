@@ -178,23 +178,30 @@ def retrain(
 @flow(name="watch-incoming")
 def watch(params_path: str = "params.yaml") -> list[str]:
     """One poll of paths.incoming: an event per complete, not yet announced cohort folder."""
+    import fcntl
+
     from prefect.events import emit_event
 
     from gaitgrf.intake import ready_cohorts
 
     params = load_params(Path(params_path))
     incoming = params.paths.incoming
+    if not incoming.is_dir():
+        return []
     state_path = incoming / STATE_FILE
-    state = json.loads(state_path.read_text()) if state_path.is_file() else {}
-    ready, new_state = ready_cohorts(incoming, state, settle_s=params.retrain.settle_s)
-    for folder in ready:
-        emit_event(
-            event=EVENT,
-            resource={"prefect.resource.id": f"gaitgrf.cohort.{folder.name}"},
-            payload={"path": str(folder.resolve()), "name": folder.name},
-        )
-        get_run_logger().info("%s: %s", EVENT, folder)
-    if incoming.is_dir():
+    # Two polls may overlap (a late run and the next one): the lock makes each folder's
+    # announcement happen once.
+    with (incoming / f"{STATE_FILE}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+        ready, new_state = ready_cohorts(incoming, state, settle_s=params.retrain.settle_s)
+        for folder in ready:
+            emit_event(
+                event=EVENT,
+                resource={"prefect.resource.id": f"gaitgrf.cohort.{folder.name}"},
+                payload={"path": str(folder.resolve()), "name": folder.name},
+            )
+            get_run_logger().info("%s: %s", EVENT, folder)
         state_path.write_text(json.dumps(new_state, indent=2))
     return [str(f) for f in ready]
 
