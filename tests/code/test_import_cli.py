@@ -56,3 +56,7 @@ def test_import_error_is_one_clear_line_and_writes_nothing(project: tuple[Path, 
 def test_import_help() -> None:
     result = runner.invoke(app, ["import", "--help"])
     assert result.exit_code == 0 and "--cohort" in result.output
+    # Every format the importer reads is named, the tables with their column mapping.
+    text = " ".join(result.output.split())
+    for fmt in ("C3D", "OpenSim", "CSV/Parquet", "mapping"):
+        assert fmt in text, fmt
