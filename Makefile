@@ -24,7 +24,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
 # DVC stages run `python -m stages.<name>`: that `python` must be the project's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup run test test-fast lint format typecheck bench clean
+.PHONY: help setup run test test-integration test-all lint format typecheck bench clean
 
 help: ## List the targets (this message)
 	@echo "gaitgrf make targets:"
@@ -51,13 +51,17 @@ run: setup ## Bootstrap (git, DVC, default cohort) and reproduce the pipeline
 	@echo "==> dvc repro"
 	$(BIN)/dvc repro
 
-test: setup ## Run the whole test suite (unit, data and integration tests)
-	@echo "==> pytest (all tests)"
-	$(BIN)/pytest
-
-test-fast: setup ## Run the tests without the slow integration tests
+test: setup ## Run the fast tests: unit, data and model tests (no integration tests)
 	@echo "==> pytest -m 'not integration'"
 	$(BIN)/pytest -m "not integration"
+
+test-integration: setup ## Run the end-to-end tests (real git/DVC/Prefect/MLflow/PostgreSQL; CI runs them)
+	@echo "==> pytest -m integration"
+	$(BIN)/pytest -m integration
+
+test-all: setup ## Run every test (make test + make test-integration)
+	@echo "==> pytest (all tests)"
+	$(BIN)/pytest
 
 lint: setup ## Check style: ruff check and ruff format --check
 	@echo "==> ruff check $(LINT_PATHS)"
