@@ -862,5 +862,55 @@ def predict(
     )
 
 
+export_app = typer.Typer(
+    cls=_Group,
+    help="Export the champion for use outside Python (wearables, edge devices).",
+    no_args_is_help=True,
+)
+app.add_typer(export_app, name="export")
+
+
+class OnnxExporter(StrEnum):
+    auto = "auto"
+    dynamo = "dynamo"
+    torchscript = "torchscript"
+
+
+@export_app.command("onnx")
+def export_onnx_command(
+    out: Annotated[Path, typer.Option("--out", help="ONNX file to write.", dir_okay=False)],
+    model: ModelOption = "models:/gaitgrf@champion",
+    exporter: Annotated[
+        OnnxExporter, typer.Option(help="torch exporter (auto: dynamo, else TorchScript).")
+    ] = OnnxExporter.auto,
+    params: ParamsOption = None,
+) -> None:
+    """Write the model as ONNX taking raw inputs (normalisation inside), checked against PyTorch."""
+    import os
+
+    from gaitgrf.inference import load_predictor
+    from gaitgrf.onnx_export import export_onnx
+    from gaitgrf.tracking import tracking_uri
+
+    cfg = _params(params)
+    with err_console.status(f"loading model {escape(model)}"):
+        predictor = load_predictor(model, tracking_uri(cfg.paths.mlflow_db, os.environ))
+    with err_console.status("exporting") as status:
+        result = export_onnx(
+            predictor,
+            out,
+            exporter=None if exporter is OnnxExporter.auto else exporter.value,
+            report=lambda line: status.update(escape(line)),
+        )
+    if result.fallback_reason:
+        console.print(f"  fell back to {result.exporter}: {escape(result.fallback_reason)}")
+    inputs = "inputs (N, C, T)" + (", static (N, S)" if predictor.static_names else "")
+    console.print(
+        f"{escape(str(result.path))}: {predictor.architecture} ({result.exporter} exporter), "
+        f"{inputs} raw -> forces (N, 3, T) BW; max |ONNX - PyTorch| = "
+        f"{result.max_abs_diff:.1e} BW; {result.seconds:.1f} s"
+    )
+
+
 if __name__ == "__main__":
     app()
