@@ -17,6 +17,10 @@ proximal. docs/importing.md describes the model; in short:
   direction (medial-lateral markers, else the pelvis' y axis) made orthogonal to z.
 * **Foot**: x from heel to toe marker, z normal to it in the plane holding the shank's z.
 
+Recordings with technical clusters only (no anatomical landmark, e.g. the c3d.org gait sample)
+get `build_body_from_clusters`: functional joint centres (SCoRE) between neighbouring clusters,
+the knee's functional axis for thigh and shank, the foot cluster's long axis for the foot.
+
 Long axes are well defined by joint centres; rotation about the long axis comes from the pelvis
 when no medial markers exist, so thigh and shank internal rotation are only approximate. Angles
 read off these frames use `sensors.segment_angles`, the inverse of the generator's composition,
