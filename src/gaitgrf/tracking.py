@@ -76,7 +76,10 @@ class Tracker:
             exp_id = str(found.experiment_id)
         else:
             location = None
-            if self.artifact_root is not None:
+            # Behind a tracking server, the server's artifact store (proxied) is the place.
+            if self.artifact_root is not None and not self.tracking_uri.startswith(
+                ("http://", "https://")
+            ):
                 root = str(self.artifact_root)
                 location = root if "://" in root else Path(root).resolve().joinpath(name).as_uri()
             exp_id = str(self.client.create_experiment(name, artifact_location=location))
@@ -203,8 +206,16 @@ class Tracker:
             self.client.get_registered_model(name)
         except MlflowException:
             self.client.create_registered_model(name)
+        # A logged model's URI (`models:/m-<id>`): a tracking server wants its id as well.
+        model_id = (
+            model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+        )
         version = self.client.create_model_version(
-            name, model_uri, run_id=run_id, tags={k: str(v) for k, v in tags.items()}
+            name,
+            model_uri,
+            run_id=run_id,
+            tags={k: str(v) for k, v in tags.items()},
+            model_id=model_id,
         )
         return str(version.version)
 

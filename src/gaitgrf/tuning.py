@@ -225,10 +225,22 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     import warnings
 
     import optuna
+    from sqlalchemy.exc import SQLAlchemyError
 
-    with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
+                )
+        except SQLAlchemyError:
+            # Workers starting together on an empty PostgreSQL database race to create the
+            # tables; the losers fail once and find them made.
+            if attempt == 4:
+                raise
+            time.sleep(0.5 + attempt)
+    raise AssertionError("unreachable")
 
 
 def open_study(
@@ -505,7 +517,8 @@ def _join(
             study.enqueue_trial({k: v for k, v in models.get(arch).defaults.items() if k in names})
         if tracker is not None:
             found = tracker.find_run(
-                TUNING_EXPERIMENT, {"gaitgrf.study": name, "gaitgrf.fingerprint": print_}
+                TUNING_EXPERIMENT,
+                {"gaitgrf.study": name, "gaitgrf.fingerprint": print_, "gaitgrf.role": "study"},
             )
             if found is not None:
                 parent = found.info.run_id
@@ -551,11 +564,14 @@ class _DropSurplus(logging.Filter):
         return "SurplusTrial" not in record.getMessage()
 
 
-def optimize(study: optuna.Study, ctx: StudyContext, timeout_s: float | None) -> int:
+def optimize(
+    study: optuna.Study, ctx: StudyContext, timeout_s: float | None, *, wait: bool = True
+) -> int:
     """Run trials until the study's budget is met, with any number of processes on the study.
 
     Before asking for a trial: stop when COMPLETE + PRUNED reach `n_trials`; wait (polling,
-    failing trials whose heartbeat stopped) while RUNNING trials elsewhere hold the rest.
+    failing trials whose heartbeat stopped) while RUNNING trials elsewhere hold the rest, or
+    return at once when `wait` is False (a worker moves on to its next study).
     Inside the trial, `TrialBudget.claim` settles the race between processes that asked at
     the same moment. No new trial starts after `timeout_s` (this process's clock). Returns
     the number of trials this process ran.
@@ -583,6 +599,8 @@ def optimize(study: optuna.Study, ctx: StudyContext, timeout_s: float | None) ->
             if done >= slots.n_trials:
                 break
             if done + len(running) >= slots.n_trials:
+                if not wait:
+                    break
                 if not waiting:
                     ctx.log(f"{name}: waiting for {len(running)} trial(s) running elsewhere")
                     waiting = True
@@ -617,13 +635,15 @@ def work_study(
     git_commit: str,
     tracker: Tracker | None,
     fixed_hp: Mapping[str, Any] | None = None,
+    wait: bool = True,
     log: Log = print,
 ) -> dict[str, Any]:
     """Worker mode: take trials of the study until its budget is met; no refit, no outputs.
 
     Any number of such workers (processes, machines) share a study through its storage
     (PostgreSQL for many machines); `run_study` (the DVC stage) then finds the budget met and
-    only refits. Returns the trials this worker ran and the study's trial counts by state.
+    only refits. `wait=False`: return as soon as the rest of the budget runs elsewhere instead
+    of waiting for it. Returns the trials this worker ran and the study's counts by state.
     """
     started = time.perf_counter()
     study, ctx, _ = _join(
@@ -639,7 +659,7 @@ def work_study(
         fixed_hp=fixed_hp,
         log=log,
     )
-    ran = optimize(study, ctx, ctx.budget.timeout_s)
+    ran = optimize(study, ctx, ctx.budget.timeout_s, wait=wait)
     states = [t.state.name for t in study.get_trials(deepcopy=False)]
     return {
         "study": study.study_name,

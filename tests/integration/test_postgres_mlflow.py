@@ -1,0 +1,148 @@
+"""The pipeline against an MLflow tracking server with a PostgreSQL backend store.
+
+A real `mlflow server` (backend: a fresh PostgreSQL database; artifacts: a folder the server
+proxies, as MinIO would be in infra/) is what MLFLOW_TRACKING_URI points at. A tiny study is
+tuned and refit through it, its model registered, aliased `champion` and loaded by alias.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from gaitgrf.config import BudgetConfig, TuneConfig
+from gaitgrf.predictor import GrfPredictor, frame_from_arrays
+from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, sqlite_uri
+from gaitgrf.tuning import run_study
+from tests.sample_factory import make_samples
+
+pytestmark = pytest.mark.integration
+MODEL = "gaitgrf-pg-test"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path, pg_database: Callable[[str], str]) -> Iterator[str]:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+    log = (tmp_path / "mlflow-server.log").open("w")
+    server = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "mlflow", "server"),
+            *("--backend-store-uri", pg_database("mlflow")),
+            *("--artifacts-destination", str(tmp_path / "server-artifacts")),
+            *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None:
+                pytest.fail(
+                    f"mlflow server exited:\n{(tmp_path / 'mlflow-server.log').read_text()}"
+                )
+            assert time.monotonic() < deadline, "mlflow server not ready within 120 s"
+            time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+def test_runs_and_registry_on_a_postgres_backed_server(
+    tmp_path: Path, mlflow_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    samples, table = make_samples()
+    tracker = Tracker(mlflow_server, tmp_path / "mlartifacts")  # what the stages build
+    cfg = TuneConfig(
+        folds=2,
+        test_fraction=0.25,
+        budget=BudgetConfig(
+            n_trials=2,
+            timeout_s=None,
+            epochs=2,
+            max_train_samples=None,
+            max_val_samples=None,
+            max_refit_samples=None,
+        ),
+    )
+    out = tmp_path / "tuned" / "mlp__subject"
+    out.mkdir(parents=True)
+    summary = run_study(
+        arch="mlp",
+        condition="subject",
+        samples=samples,
+        subjects=table,
+        cfg=cfg,
+        storage_url=sqlite_uri(tmp_path / "optuna.db"),
+        out_dir=out,
+        data_version="pg-test",
+        git_commit="abc",
+        tracker=tracker,
+        pip_requirements=["torch"],
+        log=lambda line: None,
+    ).summary
+    ml = summary["mlflow"]
+    client = tracker.client
+    runs = client.search_runs([tracker.experiment(TUNING_EXPERIMENT)])
+    roles = sorted(r.data.tags["gaitgrf.role"] for r in runs)
+    assert roles == ["refit", "study", "trial", "trial"]
+    trial = next(r for r in runs if r.data.tags["gaitgrf.role"] == "trial")
+    assert len(client.get_metric_history(trial.info.run_id, "val_loss")) == 2 * 2
+    # Artifacts went through the server to its store, not to the client's local folder.
+    assert not (tmp_path / "mlartifacts").exists()
+    assert any((tmp_path / "server-artifacts").rglob("MLmodel"))
+
+    version = tracker.register(MODEL, ml["model_uri"], ml["refit_run_id"], {"gaitgrf.cv": 1})
+    assert version == "1"
+    tracker.set_alias(MODEL, "champion", version)
+    assert tracker.alias_version(MODEL, "champion") == "1"
+    assert tracker.versions(MODEL)[0]["aliases"] == ["champion"]
+
+    import mlflow.pyfunc
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    mlflow.set_tracking_uri(mlflow_server)
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
+    finally:
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+    frame = frame_from_arrays(
+        samples.inputs[:3], samples.static[:3], samples.channels, samples.static_names
+    )
+    predicted = model.predict(frame)
+    direct = GrfPredictor.load(out / "model").predict_arrays(samples.inputs[:3], samples.static[:3])
+    np.testing.assert_allclose(
+        predicted["vertical"].to_numpy().reshape(3, -1), direct[:, 0], rtol=1e-5
+    )
