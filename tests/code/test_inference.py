@@ -178,3 +178,26 @@ def test_static_features_follow_fuse(champion: Champion) -> None:
     assert static[0, 0] == -4.0 and np.isnan(static[0, 1]) and np.isnan(static[1, 0])
     assert static[1, 1] == -4.0
     assert list(static[:, 2]) == [0.0, 1.0] and list(static[:, 3]) == [1.0, 0.0]
+
+
+def test_window_model_is_cut_into_the_detected_steps(champion: Champion) -> None:
+    """A window-layout model (1 s windows): overlapping predictions averaged, then per step."""
+    import torch
+
+    from gaitgrf import models
+    from gaitgrf.models.base import ModelSpec
+    from gaitgrf.predictor import GrfPredictor
+
+    stance = load_predictor(str(champion.bundle_dir))
+    torch.manual_seed(0)
+    spec = ModelSpec(len(stance.channels), 100, len(stance.normaliser.static_names_out))
+    network = models.build("cnn1d", spec, {})
+    network.eval()
+    window = GrfPredictor("cnn1d", {}, stance.condition, "window", stance.normaliser, 100, network)
+    loaded = read_input(champion.unseen_trial)
+    subject = subject_from_file(champion.unseen_subjects, champion.unseen_subject_id)
+    lines: list[str] = []
+    result = predict_trial(window, loaded.trial, subject, report=lines.append)
+    assert result.layout == "window" and any("windows" in line for line in lines)
+    assert result.forces_bw.shape == (len(result.side), 3, 101)
+    assert np.isfinite(result.forces_bw).all() and result.metrics is not None
