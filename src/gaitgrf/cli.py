@@ -504,6 +504,14 @@ def tune(
         str | None, typer.Option(help="Feature condition (default: every one in params).")
     ] = None,
     params: ParamsOption = None,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker",
+            help="Only take trials of the studies, alongside other workers (no refit; "
+            "python -m flows.tune --worker); then `gaitgrf tune` refits.",
+        ),
+    ] = False,
 ) -> None:
     """Tune architectures with Optuna (DVC stages `tune@<arch>-<condition>`); resumes studies."""
     if arch is None and condition is not None:
@@ -521,6 +529,12 @@ def tune(
     if condition is not None and condition not in known:
         raise PipelineError(f"unknown condition {condition!r}", hint=f"one of: {', '.join(known)}")
     conditions = [condition] if condition else known
+    if worker:
+        args = ["-m", "flows.tune", "--worker", *(["--params", str(params)] if params else [])]
+        args += ["--arch", arch] if arch else []
+        args += ["--condition", condition] if condition else []
+        _run(args, "tuning worker", "see the log above; starting the worker again resumes")
+        return
     targets = ["tune"] if arch is None else [f"tune@{arch}-{c}" for c in conditions]
     _run(
         ["-m", "dvc", "repro", *targets], "tuning", "see the study log above; re-running resumes it"
