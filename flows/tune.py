@@ -74,6 +74,32 @@ def task_runner(cfg: RunnerConfig) -> Any:
     )
 
 
+def init_stores(params: Params, attempts: int = 5) -> None:
+    """Create the Optuna and MLflow schemas (and the tuning experiment) once, up front.
+
+    Processes that all find an empty database race to create its tables (MLflow's migrations
+    fail outright): the flow does it before fanning out; a worker retries, since workers
+    starting together on an empty database race as well.
+    """
+    import time
+
+    from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker
+    from gaitgrf.tuning import open_storage
+    from stages import context
+
+    for attempt in range(attempts):
+        try:
+            open_storage(context.storage_url(params))
+            Tracker(context.tracking_uri(params), params.paths.mlflow_artifacts).experiment(
+                TUNING_EXPERIMENT
+            )
+            return
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(1.0 + attempt)
+
+
 @task(name="study", cache_policy=NO_CACHE)
 def study_task(params: Params, arch: str, condition: str) -> dict[str, Any]:
     """One study, exactly as its DVC stage runs it (`stages.tune.run` -> `run_study`)."""
@@ -99,6 +125,7 @@ def tune(
     """Tune and refit every study on the flow's task runner (see `main` for how it is chosen)."""
     params = load_params(Path(params_path))
     targets = studies(params, archs, conditions)
+    init_stores(params)
     if params.runner.kind == "dask":
         params = with_threads(params, params.runner.threads)
     futures = [study_task.submit(params, arch, cond) for arch, cond in targets]
@@ -150,6 +177,7 @@ def work(
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    init_stores(params)
     out: dict[str, dict[str, Any]] = {}
     for wait_ in (False, True):
         for arch, cond in targets:

@@ -274,9 +274,14 @@ def join_study(
     pruner = optuna.pruners.MedianPruner(
         n_startup_trials=pruner_cfg.startup_trials, n_warmup_steps=pruner_cfg.warmup_epochs
     )
-    existing = {s.study_name for s in optuna.get_all_study_summaries(storage=storage)}
-    if name in existing:
-        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    # Not `get_all_study_summaries`: it reads every study, and races with other processes
+    # creating and deleting theirs (`study_lock`).
+    try:
+        found = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    except KeyError:
+        found = None
+    if found is not None:
+        study = found
         old = study.user_attrs.get("fingerprint")
         if old == print_:
             return study, False

@@ -1,0 +1,61 @@
+"""The Prefect flow `tune` fans two studies out on a local Dask cluster (params `runner`).
+
+`python -m flows.tune` in a temporary project, Prefect in ephemeral mode with its own
+PREFECT_HOME, `runner: {kind: dask, workers: 2, threads: 1}`: both studies are tuned and refit
+by `run_study` in the Dask worker processes, with the DVC stage's outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration.test_postgres_workers import write_project
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_flow_fans_studies_out_on_a_local_dask_cluster(tmp_path: Path) -> None:
+    project = write_project(tmp_path)
+    base = yaml.safe_load((project / "params.yaml").read_text())
+    samples_dir = project / "data" / "fused" / "stance"
+    for suffix in (".npz", ".json"):  # a SampleSet is an array file and its description
+        (samples_dir / f"base{suffix}").write_bytes((samples_dir / f"subject{suffix}").read_bytes())
+    base["tune"]["budget"].update(n_trials=2, epochs=2)
+    base["runner"] = {"kind": "dask", "address": None, "workers": 2, "threads": 1}
+    (project / "params.yaml").write_text(yaml.safe_dump(base))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    for key in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "GAITGRF_OPTUNA_STORAGE"):
+        env.pop(key, None)
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_EPHEMERAL_ENABLED="true",
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="90",
+        DO_NOT_TRACK="true",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "flows.tune", "--arch", "mlp"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "Finished in state Completed()" in out
+    for cond in ("base", "subject"):
+        study = f"mlp__{cond}"
+        summary = json.loads((project / "data" / "tuned" / study / "summary.json").read_text())
+        assert summary["trials"].get("COMPLETE", 0) + summary["trials"].get("PRUNED", 0) == 2
+        assert (project / "reports" / "tuning" / f"{study}.json").is_file()
+        assert "Task run 'study-" in out
