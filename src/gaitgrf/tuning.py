@@ -202,14 +202,20 @@ def space_names(arch: str) -> list[str]:
     return recorder.names
 
 
+#: Budget fields that say how many trials run, not what one trial does: changing them resumes
+#: the study (more trials, or a longer wall-time limit) instead of starting it again.
+_HOW_MANY: Final = ("n_trials", "timeout_s")
+
+
 def fingerprint(arch: str, data_version: str, budget: BudgetConfig, cfg: TuneConfig) -> str:
-    """What makes two trials comparable: data, budget, folds/seed and the search-space code."""
+    """What makes two trials comparable: data, per-trial budget, folds/seed, search-space code."""
     module = inspect.getmodule(models.get(arch).search_space)
     source = inspect.getsource(module) if module is not None else ""
+    per_trial = {k: v for k, v in budget.model_dump().items() if k not in _HOW_MANY}
     payload = json.dumps(
         {
             "data": data_version,
-            "budget": budget.model_dump(),
+            "budget": per_trial,
             "folds": cfg.folds,
             "seed": cfg.seed,
             "test_fraction": cfg.test_fraction,

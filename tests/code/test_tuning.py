@@ -132,6 +132,9 @@ def test_rerun_resumes_and_keeps_completed_trials(tmp_path: Path) -> None:
         assert (after[number].params, after[number].value) == (params, value)
     counted = [t for t in after if t.state.name in ("COMPLETE", "PRUNED")]
     assert len(counted) == 3 and summary["trials"] == {"COMPLETE": 3}
+    storage = sqlite_uri(tmp_path / "optuna.db")
+    names = {s.study_name for s in optuna.get_all_study_summaries(storage=storage)}
+    assert not [n for n in names if "@" in n]  # a larger n_trials resumes, never archives
     # Nothing left to run: a third call runs no trial, only the refit.
     _study(tmp_path, config(n_trials=3))
     assert len(_trials(tmp_path)) == len(after)
