@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stages.validate", description=__doc__)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
-    console, errors = Console(), Console(stderr=True)
+    # Messages name paths: never wrap them (a wrapped path cannot be copied, or grepped).
+    console, errors = Console(), Console(stderr=True, soft_wrap=True)
     try:
         params = load_params(args.params)
         paths = params.paths

@@ -27,6 +27,7 @@ tracking URI and the subject.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -149,22 +150,18 @@ def load_predictor(model: str, tracking_uri: str | None = None) -> GrfPredictor:
     import mlflow.pyfunc
     from mlflow.exceptions import MlflowException
 
-    previous = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
-    if tracking_uri is not None:
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_registry_uri(tracking_uri)
+    from gaitgrf.tracking import fluent_uris
+
+    scope = fluent_uris(tracking_uri) if tracking_uri is not None else contextlib.nullcontext()
     try:
-        loaded = mlflow.pyfunc.load_model(model)
+        with scope:
+            loaded = mlflow.pyfunc.load_model(model)
     except (MlflowException, OSError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelNotFoundError(
             f"model {model} cannot be loaded from {tracking_uri or mlflow.get_tracking_uri()}: "
             f"{first}",
         ) from None
-    finally:
-        if tracking_uri is not None:
-            mlflow.set_tracking_uri(previous[0])
-            mlflow.set_registry_uri(previous[1])
     python_model = loaded.unwrap_python_model()
     predictor = getattr(python_model, "predictor", None)
     if predictor is None:

@@ -128,8 +128,11 @@ def load_registered(tracker: Tracker, name: str, version: str) -> GrfPredictor:
     """The predictor inside a registered pyfunc version (what `models:/name@alias` serves)."""
     import mlflow.pyfunc
 
+    from gaitgrf.tracking import fluent_uris
+
     uri = tracker.model_uri(name, version)
-    model = mlflow.pyfunc.load_model(uri)
+    with fluent_uris(tracker.tracking_uri):
+        model = mlflow.pyfunc.load_model(uri)
     predictor: GrfPredictor = model.unwrap_python_model().predictor
     return predictor
 

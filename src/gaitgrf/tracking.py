@@ -15,7 +15,8 @@ Experiment layout (docs/tuning.md, "MLflow layout"):
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -34,6 +35,28 @@ TAG: Final = "gaitgrf."
 
 class TrackingError(GaitGrfError):
     hint = "check the MLflow tracking URI (paths.mlflow_db or MLFLOW_TRACKING_URI)"
+
+
+@contextmanager
+def fluent_uris(uri: str) -> Iterator[None]:
+    """Point MLflow's global (fluent) tracking *and* registry URIs at `uri`, then restore both.
+
+    `mlflow.pyfunc.load_model("models:/...")` and `log_model` only know the globals; a registry
+    URI left behind by other code would silently resolve `models:/gaitgrf@champion` elsewhere.
+    Restoring an unset registry URI leaves it unset (it then follows the tracking URI).
+    """
+    import mlflow
+    import mlflow.tracking._model_registry.utils as registry_utils
+    import mlflow.tracking._tracking_service.utils as tracking_utils
+
+    saved = (tracking_utils._tracking_uri, registry_utils._registry_uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        tracking_utils._tracking_uri = saved[0]
+        registry_utils._registry_uri = saved[1]
 
 
 def sqlite_uri(path: Path) -> str:
@@ -172,8 +195,7 @@ class Tracker:
 
         predictor = GrfPredictor.load(bundle_dir)
         output_example = predictor.predict_frame(input_example)
-        mlflow.set_tracking_uri(self.tracking_uri)
-        with mlflow.start_run(run_id=run_id):
+        with fluent_uris(self.tracking_uri), mlflow.start_run(run_id=run_id):
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=PyfuncModel.make(),

@@ -17,7 +17,7 @@ import pytest
 from gaitgrf.config import BudgetConfig, PromoteConfig, TuneConfig
 from gaitgrf.predictor import GrfPredictor, frame_from_arrays
 from gaitgrf.promotion import CHALLENGER, CHAMPION, PromotionError, promote, rollback
-from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, sqlite_uri
+from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, fluent_uris, sqlite_uri
 from gaitgrf.tuning import BUNDLE_DIR, SUMMARY_FILE, run_study
 from tests.sample_factory import make_samples
 
@@ -125,8 +125,8 @@ def test_promotion_sequence(world: dict[str, Any]) -> None:
     # 4. The champion loads by alias and predicts from a raw DataFrame.
     import mlflow
 
-    mlflow.set_tracking_uri(tracker.tracking_uri)
-    model = mlflow.pyfunc.load_model("models:/gaitgrf@champion")
+    with fluent_uris(tracker.tracking_uri):
+        model = mlflow.pyfunc.load_model("models:/gaitgrf@champion")
     samples, _ = make_samples(subjects=12, per_subject=20)
     frame = frame_from_arrays(
         samples.inputs[:4], samples.static[:4], samples.channels, samples.static_names

@@ -1,0 +1,24 @@
+"""`fluent_uris`: registry lookups go to the tracker's store, whatever another caller pinned."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import mlflow.tracking._model_registry.utils as registry_utils
+
+from gaitgrf.tracking import fluent_uris, sqlite_uri
+
+
+def test_fluent_uris_overrides_a_pinned_registry_and_restores_it(tmp_path: Path) -> None:
+    elsewhere = sqlite_uri(tmp_path / "elsewhere.db")
+    ours = sqlite_uri(tmp_path / "ours.db")
+    saved = registry_utils._registry_uri
+    mlflow.set_registry_uri(elsewhere)  # what some other code left behind
+    try:
+        with fluent_uris(ours):
+            assert mlflow.get_tracking_uri() == ours
+            assert mlflow.get_registry_uri() == ours
+        assert mlflow.get_registry_uri() == elsewhere
+    finally:
+        registry_utils._registry_uri = saved
