@@ -25,16 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     from gaitgrf import evaluation as ev
     from gaitgrf.features import read_subjects
     from gaitgrf.tracking import Tracker
-    from gaitgrf.tuning import study_name
+    from gaitgrf.tuning import study_names
     from stages import context
 
     try:
         params = load_params(args.params)
-        studies = [
-            study_name(arch, condition)
-            for arch in params.models.architectures
-            for condition in params.fuse.conditions
-        ]
+        studies = study_names(params.models.architectures, params.fuse.conditions)
         results, info = ev.evaluate_studies(
             params.paths.tuned,
             params.paths.fused,

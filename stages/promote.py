@@ -25,16 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     from gaitgrf.features import read_subjects
     from gaitgrf.promotion import promote, read_summaries
     from gaitgrf.tracking import Tracker
-    from gaitgrf.tuning import study_name
+    from gaitgrf.tuning import study_names
     from stages import context
 
     try:
         params = load_params(args.params)
-        studies = [
-            study_name(arch, condition)
-            for arch in params.models.architectures
-            for condition in params.fuse.conditions
-        ]
+        studies = study_names(params.models.architectures, params.fuse.conditions)
         promote(
             tracker=Tracker(context.tracking_uri(params), params.paths.mlflow_artifacts),
             summaries=read_summaries(params.paths.tuned, studies),

@@ -22,7 +22,7 @@ import json
 import logging
 import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +66,18 @@ class TuningError(GaitGrfError):
 
 def study_name(arch: str, condition: str) -> str:
     return f"{arch}__{condition}"
+
+
+def study_names(architectures: Iterable[str], conditions: Iterable[str]) -> list[str]:
+    """Every study of the comparison, architecture-major (the order of the report)."""
+    conds = list(conditions)
+    return [study_name(arch, condition) for arch in architectures for condition in conds]
+
+
+def state_counts(study: optuna.Study) -> dict[str, int]:
+    """Trials of `study` by state name (COMPLETE, PRUNED, FAIL, RUNNING...)."""
+    states = [t.state.name for t in study.get_trials(deepcopy=False)]
+    return {s: states.count(s) for s in sorted(set(states))}
 
 
 # --- data and splits ---------------------------------------------------------------------------
@@ -671,12 +683,11 @@ def work_study(
         log=log,
     )
     ran = optimize(study, ctx, ctx.budget.timeout_s, wait=wait)
-    states = [t.state.name for t in study.get_trials(deepcopy=False)]
     return {
         "study": study.study_name,
         "ran": ran,
         "surplus": ctx.surplus,
-        "trials": {s: states.count(s) for s in sorted(set(states))},
+        "trials": state_counts(study),
         "seconds": time.perf_counter() - started,
     }
 
@@ -728,7 +739,6 @@ def run_study(
         raise TuningError(f"{name}: no trial completed (all pruned or failed); raise the budget")
     best = study.best_trial
     outcome = _refit(ctx, best, out_dir, print_, pip_requirements)
-    states = [t.state.name for t in study.get_trials(deepcopy=False)]
     summary = {
         "study": name,
         "architecture": arch,
@@ -741,7 +751,7 @@ def run_study(
         "cv_val_loss": float(best.value) if best.value is not None else None,
         "best_trial": best.number,
         "best_params": best.params,
-        "trials": {s: states.count(s) for s in sorted(set(states))},
+        "trials": state_counts(study),
         "budget": budget.model_dump(),
         "subjects": {"tuning": list(data.split.tuning), "test": list(data.split.test)},
         "folds": len(data.folds),
