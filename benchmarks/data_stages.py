@@ -121,8 +121,8 @@ def gx_context() -> Any:
 
 # --- the library stages (run in a child process) -----------------------------------------------
 def real_validate(spec: dict[str, Any]) -> dict[str, Any]:
-    from gaitgrf.config import Params
-    from gaitgrf.validation import validate_cohorts
+    from gaitgrf.core.config import Params
+    from gaitgrf.pipeline.validate.run import validate_cohorts
 
     params = Params()
     summary = validate_cohorts(
@@ -141,8 +141,8 @@ def real_validate(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def real_resample(spec: dict[str, Any]) -> dict[str, Any]:
-    from gaitgrf.config import Params
-    from gaitgrf.resampling import resample_cohorts
+    from gaitgrf.core.config import Params
+    from gaitgrf.pipeline.resample.run import resample_cohorts
 
     report = resample_cohorts(
         Path(spec["validated"]),
@@ -159,8 +159,8 @@ def real_resample(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def real_fuse(spec: dict[str, Any]) -> dict[str, Any]:
-    from gaitgrf.config import Params
-    from gaitgrf.features import fuse
+    from gaitgrf.core.config import Params
+    from gaitgrf.pipeline.fuse.run import fuse
 
     summary = fuse(Path(spec["resampled"]), Path(spec["out"]), Params().fuse)
     return {"samples": {k: v["samples"] for k, v in summary["layouts"].items()}}
@@ -184,7 +184,7 @@ def naive_metrics(
     df: pd.DataFrame, meta: dict[str, Any], mass: float, acc_min_std: float
 ) -> dict[str, Any]:
     """The validate stage's metrics of one trial, with pandas (NaN where one does not apply)."""
-    from gaitgrf import contract as c
+    from gaitgrf.core import contract as c
 
     streams = naive_split(df, meta)
     kind = meta["kind"]
@@ -280,9 +280,9 @@ def naive_validate(spec: dict[str, Any]) -> dict[str, Any]:
     import great_expectations as gx
     import pyarrow.parquet as pq
 
-    from gaitgrf import contract as c
-    from gaitgrf.config import Params
-    from gaitgrf.validation import trial_checks
+    from gaitgrf.core import contract as c
+    from gaitgrf.core.config import Params
+    from gaitgrf.pipeline.validate.run import trial_checks
 
     params = Params()
     setup_start = time.perf_counter()
@@ -504,10 +504,10 @@ class NaiveSamples:
 
 
 def naive_resample(spec: dict[str, Any]) -> dict[str, Any]:
-    from gaitgrf import contract as c
-    from gaitgrf.config import Params
-    from gaitgrf.events import AgreementTally, Events, wearable_events_by_side
+    from gaitgrf.core import contract as c
+    from gaitgrf.core.config import Params
     from gaitgrf.io.trial_file import Stream
+    from gaitgrf.pipeline.resample.events import AgreementTally, Events, wearable_events_by_side
 
     cfg = Params().resample
     root, out = Path(spec["validated"]), Path(spec["out"])
@@ -638,7 +638,7 @@ def naive_resample(spec: dict[str, Any]) -> dict[str, Any]:
 
 # --- baseline: fuse ----------------------------------------------------------------------------
 def naive_fuse(spec: dict[str, Any]) -> dict[str, Any]:
-    from gaitgrf.config import Params
+    from gaitgrf.core.config import Params
 
     cfg = Params().fuse
     root, out = Path(spec["resampled"]), Path(spec["out"])
@@ -716,9 +716,9 @@ def child(stage: str, spec: dict[str, Any]) -> None:
     import warnings
 
     warnings.simplefilter("ignore")
-    import gaitgrf.features
-    import gaitgrf.resampling
-    import gaitgrf.validation  # noqa: F401  (imports are not the stage's cost)
+    import gaitgrf.pipeline.fuse.run
+    import gaitgrf.pipeline.resample.run
+    import gaitgrf.pipeline.validate.run  # noqa: F401  (imports are not the stage's cost)
 
     gx_import_s = 0.0
     if stage.endswith("validate"):
@@ -771,7 +771,7 @@ def run_child(stage: str, spec: dict[str, Any], tmp: Path) -> dict[str, Any]:
 
 # --- cohort ------------------------------------------------------------------------------------
 def make_cohort(raw: Path, subjects: int) -> float:
-    from gaitgrf.config import SynthConfig
+    from gaitgrf.core.config import SynthConfig
     from gaitgrf.synth import generate_cohort
 
     start = time.perf_counter()
@@ -785,7 +785,7 @@ def make_cohort(raw: Path, subjects: int) -> float:
 
 def sub_cohort(raw: Path, small: Path, subjects: int) -> None:
     """The first `subjects` subjects of the cohort under `raw`, trial files hard-linked."""
-    from gaitgrf import contract as c
+    from gaitgrf.core import contract as c
     from gaitgrf.io.cohort_store import write_manifest
 
     src, dst = raw / COHORT_ID, small / COHORT_ID
@@ -850,7 +850,7 @@ def shared_arrays(path: Path) -> dict[str, np.ndarray]:
     The library's fuse writes `inputs` and `targets` once per layout, as `.npy` files its
     condition sidecars name (docs/features.md); the baseline writes them into every file.
     """
-    from gaitgrf.samples import SHARED_KEY
+    from gaitgrf.core.samples import SHARED_KEY
 
     sidecar = path.with_suffix(".json")
     if not sidecar.is_file():
@@ -948,7 +948,7 @@ def main() -> None:
         child(args.child[0], json.loads(args.child[1]))
         return
 
-    from gaitgrf.config import SynthConfig
+    from gaitgrf.core.config import SynthConfig
 
     wall = time.perf_counter()
     per_cohort = SynthConfig().subjects
@@ -972,7 +972,7 @@ def main() -> None:
 
         # warm the file cache with the imports, so the first measured child is not penalised
         subprocess.run(
-            [sys.executable, "-c", "import great_expectations, gaitgrf.validation"],
+            [sys.executable, "-c", "import great_expectations, gaitgrf.pipeline.validate.run"],
             check=True,
             capture_output=True,
         )

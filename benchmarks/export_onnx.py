@@ -5,7 +5,7 @@
 
 For each architecture at its default hyperparameters (stance layout: 33 channels x 101 points,
 `subject` condition: 8 static features, 2 of them with missing indicators; weights random, a
-fitted-like normaliser), `gaitgrf.onnx_export.export_onnx` writes the raw-input graph
+fitted-like normaliser), `gaitgrf.serving.onnx_export.export_onnx` writes the raw-input graph
 (normalisation folded in) and checks it against `GrfPredictor.predict_arrays`. Latency is the
 median over `--repeats` runs of the same raw-input computation: onnxruntime `session.run` vs the
 PyTorch module `raw_input_module` under `torch.inference_mode`, both on `--threads` threads
@@ -29,17 +29,17 @@ import numpy as np
 import torch
 
 from gaitgrf import models
-from gaitgrf.features import MAY_BE_MISSING, STATIC_GROUPS
 from gaitgrf.models.base import ModelSpec
-from gaitgrf.normalisation import Normaliser
-from gaitgrf.onnx_export import (
+from gaitgrf.pipeline.fuse.run import MAY_BE_MISSING, STATIC_GROUPS
+from gaitgrf.predictor import GrfPredictor
+from gaitgrf.serving.onnx_export import (
     example_inputs,
     export_onnx,
     onnx_predict,
     raw_input_module,
     session,
 )
-from gaitgrf.predictor import GrfPredictor
+from gaitgrf.training.normalisation import Normaliser
 
 LIGHT = ("mlp", "cnn1d", "cnn2d", "lstm", "bilstm", "gru", "cnn1d_lstm", "cnn2d_lstm")
 CHANNELS = 33

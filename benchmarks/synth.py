@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from gaitgrf.config import SynthConfig
+from gaitgrf.core.config import SynthConfig
 from gaitgrf.io.trial_file import Trial, write_trial
 from gaitgrf.synth import generate_cohort
 from gaitgrf.synth.population import draw_subject

@@ -31,8 +31,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from sample_factory import make_samples  # noqa: E402
 
-from gaitgrf import contract as c  # noqa: E402
-from gaitgrf.config import Params  # noqa: E402
+from gaitgrf.core import contract as c  # noqa: E402
+from gaitgrf.core.config import Params  # noqa: E402
 
 ARCHS = ("mlp", "cnn1d")
 CONDITIONS = ("base", "subject")

@@ -20,8 +20,8 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from gaitgrf.config import Params, load_params
-from gaitgrf.errors import GaitGrfError
+from gaitgrf.core.config import Params, load_params
+from gaitgrf.core.errors import GaitGrfError
 
 
 def retry_on_io_error(_task: Any, _run: Any, state: Any) -> bool:
@@ -45,7 +45,7 @@ _TASK = {
 
 @task(name="validate", **_TASK)
 def validate_task(params: Params) -> dict[str, Any]:
-    from gaitgrf.validation import validate_cohorts
+    from gaitgrf.pipeline.validate.run import validate_cohorts
 
     summary = validate_cohorts(
         params.paths.raw,
@@ -66,7 +66,7 @@ def validate_task(params: Params) -> dict[str, Any]:
 
 @task(name="resample", **_TASK)
 def resample_task(params: Params) -> dict[str, Any]:
-    from gaitgrf.resampling import resample_cohorts
+    from gaitgrf.pipeline.resample.run import resample_cohorts
 
     report = resample_cohorts(
         params.paths.validated,
@@ -80,7 +80,7 @@ def resample_task(params: Params) -> dict[str, Any]:
 
 @task(name="fuse", **_TASK)
 def fuse_task(params: Params) -> dict[str, Any]:
-    from gaitgrf.features import fuse
+    from gaitgrf.pipeline.fuse.run import fuse
 
     summary = fuse(params.paths.resampled, params.paths.fused, params.fuse)
     out = {

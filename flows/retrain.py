@@ -4,7 +4,7 @@
     python -m flows.retrain watch                  # one poll of paths.incoming
     python -m flows.retrain serve                  # serve both deployments (needs a server)
 
-* `retrain`: optionally adds a new cohort (`gaitgrf.intake.add_cohort`: validated, copied to
+* `retrain`: optionally adds a new cohort (`gaitgrf.ingest.intake.add_cohort`: validated, copied to
   data/raw, tracked with DVC, committed), runs `dvc repro` (only what the new data changes: the
   data stages, the studies, evaluate, promote), then records what happened (data version, stages
   run, promoted or not, champion) in its logs and in the MLflow experiment `gaitgrf-retraining`.
@@ -30,7 +30,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from gaitgrf.config import Params, load_params
+from gaitgrf.core.config import Params, load_params
 
 EVENT = "gaitgrf.cohort.arrived"
 RETRAIN_EXPERIMENT = "gaitgrf-retraining"
@@ -40,7 +40,7 @@ _TASK: dict[str, Any] = {"cache_policy": NO_CACHE}
 
 @task(name="add-cohort", **_TASK)
 def add_cohort_task(params: Params, incoming: str) -> dict[str, Any]:
-    from gaitgrf.intake import CohortRejected, add_cohort
+    from gaitgrf.ingest.intake import CohortRejected, add_cohort
 
     logger = get_run_logger()
     src = Path(incoming)
@@ -182,7 +182,7 @@ def watch(params_path: str = "params.yaml") -> list[str]:
 
     from prefect.events import emit_event
 
-    from gaitgrf.intake import ready_cohorts
+    from gaitgrf.ingest.intake import ready_cohorts
 
     params = load_params(Path(params_path))
     incoming = params.paths.incoming

@@ -5,7 +5,8 @@
                                               (or: gaitgrf tune --worker [A] [--condition C])
 
 Flow mode: one Prefect task per study, each the DVC stage's own code (`stages.tune.run`, i.e.
-`gaitgrf.tuning.run_study`: tune, refit, write `data/tuned/<study>` and its metrics), submitted
+`gaitgrf.pipeline.tune.run.run_study`: tune, refit, write `data/tuned/<study>` and its metrics),
+submitted
 to the task runner that params `runner` chooses: `sequential` (one after another), `dask` with
 a local cluster of `runner.workers` processes, or `dask` with `runner.address`, an existing
 cluster. Under Dask each study uses `runner.threads` torch threads, so that workers x threads
@@ -14,7 +15,8 @@ stays within the cores. One flow run (~1 s of Prefect bookkeeping), a task per s
 Worker mode: no Prefect, no refit, no outputs. The process joins the studies in the Optuna
 storage (`tune.storage` / GAITGRF_OPTUNA_STORAGE: PostgreSQL for several machines) and takes
 trials until every study's budget is met, sharing it with any number of other workers
-(`gaitgrf.tuning.work_study`). First pass: a study whose remaining trials all run elsewhere is
+(`gaitgrf.pipeline.tune.run.work_study`). First pass: a study whose remaining trials all run
+elsewhere is
 left for the next one; second pass: waits for those (a trial of a dead worker is failed after
 its heartbeat's grace period and run again here). `dvc repro` (or the flow) then refits.
 """
@@ -32,9 +34,9 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import wait
 
-from gaitgrf.config import Params, RunnerConfig, load_params
-from gaitgrf.errors import GaitGrfError
-from gaitgrf.tuning import TuningError, study_name
+from gaitgrf.core.config import Params, RunnerConfig, load_params
+from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.pipeline.tune.run import TuningError, study_name
 
 
 def studies(
@@ -83,8 +85,8 @@ def init_stores(params: Params, attempts: int = 5) -> None:
     """
     import time
 
+    from gaitgrf.pipeline.tune.run import open_storage
     from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker
-    from gaitgrf.tuning import open_storage
     from stages import context
 
     for attempt in range(attempts):
@@ -147,10 +149,10 @@ def work_one(
     params: Params, arch: str, condition: str, *, wait: bool, log: Callable[[str], None]
 ) -> dict[str, Any]:
     """Take trials of one study (no refit); the inputs are read as the DVC stage reads them."""
-    from gaitgrf.features import read_subjects
-    from gaitgrf.samples import SampleSet
+    from gaitgrf.core.samples import SampleSet
+    from gaitgrf.pipeline.fuse.run import read_subjects
+    from gaitgrf.pipeline.tune.run import work_study
     from gaitgrf.tracking import Tracker
-    from gaitgrf.tuning import work_study
     from stages import context
 
     fused = params.paths.fused

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from gaitgrf import tracking
-from gaitgrf.config import Params
+from gaitgrf.core.config import Params
 
 
 def tracking_uri(params: Params) -> str:

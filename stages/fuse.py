@@ -13,9 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from gaitgrf.config import load_params
-from gaitgrf.errors import GaitGrfError
-from gaitgrf.features import SUMMARY_FILE, fuse
+from gaitgrf.core.config import load_params
+from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.pipeline.fuse.run import SUMMARY_FILE, fuse
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,9 +13,9 @@ import json
 import sys
 from pathlib import Path
 
-from gaitgrf.config import load_params
-from gaitgrf.errors import GaitGrfError
-from gaitgrf.inventory import build_inventory
+from gaitgrf.core.config import load_params
+from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.pipeline.inventory import build_inventory
 
 
 def main(argv: list[str] | None = None) -> int:

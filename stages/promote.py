@@ -14,18 +14,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from gaitgrf.config import load_params
-from gaitgrf.errors import GaitGrfError
+from gaitgrf.core.config import load_params
+from gaitgrf.core.errors import GaitGrfError
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stages.promote", description=__doc__)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
-    from gaitgrf.features import read_subjects
-    from gaitgrf.promotion import promote, read_summaries
+    from gaitgrf.pipeline.fuse.run import read_subjects
+    from gaitgrf.pipeline.promote import promote, read_summaries
+    from gaitgrf.pipeline.tune.run import study_names
     from gaitgrf.tracking import Tracker
-    from gaitgrf.tuning import study_names
     from stages import context
 
     try:

@@ -14,9 +14,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from gaitgrf.config import load_params
-from gaitgrf.errors import GaitGrfError
-from gaitgrf.resampling import resample_cohorts
+from gaitgrf.core.config import load_params
+from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.pipeline.resample.run import resample_cohorts
 
 
 def _ms(value: float | None) -> str:

@@ -14,8 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from gaitgrf.config import load_params
-from gaitgrf.errors import GaitGrfError
+from gaitgrf.core.config import load_params
+from gaitgrf.core.errors import GaitGrfError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,10 +43,10 @@ def main(argv: list[str] | None = None) -> int:
 def run(params, arch: str, condition: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
     import optuna
 
-    from gaitgrf.features import read_subjects
-    from gaitgrf.samples import SampleSet
+    from gaitgrf.core.samples import SampleSet
+    from gaitgrf.pipeline.fuse.run import read_subjects
+    from gaitgrf.pipeline.tune.run import run_study, study_name
     from gaitgrf.tracking import Tracker, pip_requirements
-    from gaitgrf.tuning import run_study, study_name
     from stages import context
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

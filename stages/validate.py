@@ -17,9 +17,9 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from gaitgrf.config import load_params
-from gaitgrf.errors import GaitGrfError
-from gaitgrf.validation import ValidationFailed, ValidationSummary, validate_cohorts
+from gaitgrf.core.config import load_params
+from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.pipeline.validate.run import ValidationFailed, ValidationSummary, validate_cohorts
 
 _SHOWN = 8
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from gaitgrf.config import BudgetConfig, FuseConfig, ResampleConfig, SynthConfig, TuneConfig
-from gaitgrf.features import fuse_samples, read_subjects
-from gaitgrf.resampling import resample_cohorts
-from gaitgrf.samples import SampleSet
+from gaitgrf.core.config import BudgetConfig, FuseConfig, ResampleConfig, SynthConfig, TuneConfig
+from gaitgrf.core.samples import SampleSet
+from gaitgrf.pipeline.fuse.run import fuse_samples, read_subjects
+from gaitgrf.pipeline.resample.run import resample_cohorts
+from gaitgrf.pipeline.tune.run import run_study
 from gaitgrf.synth import generate_cohort
 from gaitgrf.tracking import Tracker, pip_requirements, sqlite_uri
-from gaitgrf.tuning import run_study
 
 MODEL_NAME = "gaitgrf"
 TUNE = TuneConfig(

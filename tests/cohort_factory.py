@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gaitgrf import contract as c
+from gaitgrf.core import contract as c
 from gaitgrf.io.cohort_store import write_manifest, write_subjects
 from gaitgrf.io.trial_file import Stream, Trial, write_trial
 

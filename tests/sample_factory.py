@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from gaitgrf.samples import SampleSet
+from gaitgrf.core.samples import SampleSet
 
 CHANNELS = ("acc_pelvis_x", "acc_pelvis_z", "angle_knee_ipsi_flex", "angle_hip_ipsi_flex")
 

@@ -20,10 +20,10 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from gaitgrf import __version__
-from gaitgrf.errors import GaitGrfError
+from gaitgrf.core.errors import GaitGrfError
 
 if TYPE_CHECKING:
-    from gaitgrf.config import Params
+    from gaitgrf.core.config import Params
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -96,7 +96,7 @@ def main(
 
 
 def _params(path: Path | None) -> Params:
-    from gaitgrf.config import Params, load_params
+    from gaitgrf.core.config import Params, load_params
 
     if path is None:
         default = Path("params.yaml")
@@ -195,7 +195,7 @@ def synth(
     params: ParamsOption = None,
 ) -> None:
     """Generate a synthetic cohort (docs/synthetic-cohort.md) with a progress bar."""
-    from gaitgrf.config import parse_params
+    from gaitgrf.core.config import parse_params
     from gaitgrf.synth import generate_cohort
 
     cfg = _params(params)
@@ -243,7 +243,7 @@ def import_(
 
     CSV/Parquet tables need a YAML column mapping (units, force convention); docs/importing.md.
     """
-    from gaitgrf.importing import import_recordings
+    from gaitgrf.ingest.convert import import_recordings
 
     cfg = _params(params)
     start = time.perf_counter()
@@ -317,7 +317,7 @@ def cohort_add(
     A cohort that fails validation is rejected with its report and nothing in data/raw changes;
     an id that exists already is refused. `dvc repro` (or the retrain flow) then trains on it.
     """
-    from gaitgrf.intake import add_cohort
+    from gaitgrf.ingest.intake import add_cohort
 
     cfg = _params(params)
     added = add_cohort(
@@ -346,7 +346,7 @@ def cohort_add(
 @cohort_app.command("list")
 def cohort_list(params: ParamsOption = None) -> None:
     """Cohorts under paths.raw with their subject and trial counts (metadata check only)."""
-    from gaitgrf.errors import ContractError
+    from gaitgrf.core.errors import ContractError
     from gaitgrf.io.loader import load_cohort
     from gaitgrf.workspace import cohort_dirs, dvc_file
 
@@ -422,7 +422,7 @@ def weights_fetch(
     params: ParamsOption = None,
 ) -> None:
     """Download torchvision's ImageNet checkpoint(s) (needs internet; a present file is kept)."""
-    from gaitgrf import weights
+    from gaitgrf.training import weights
 
     folder = _weights_dir(directory, params)
     names = [a.value for a in WeightsArch if a is not WeightsArch.all]
@@ -434,7 +434,7 @@ def weights_fetch(
 @weights_app.command("status")
 def weights_status(directory: DirOption = None, params: ParamsOption = None) -> None:
     """Where each checkpoint is looked up and whether it is there."""
-    from gaitgrf import weights
+    from gaitgrf.training import weights
 
     folder = _weights_dir(directory, params)
     rows = weights.status(folder)
@@ -607,7 +607,7 @@ def registry_show(params: ParamsOption = None) -> None:
 @registry_app.command("rollback")
 def registry_rollback(params: ParamsOption = None) -> None:
     """Move `champion` back to the version it replaced."""
-    from gaitgrf.promotion import rollback
+    from gaitgrf.pipeline.promote import rollback
 
     cfg = _params(params)
     current, previous = rollback(_tracker(cfg), cfg.promote.model_name)
@@ -652,7 +652,7 @@ def ui(
     console.print(f"MLflow UI:        http://127.0.0.1:{port}  ({escape(uri)})")
     dashboard = shutil.which("optuna-dashboard", path=str(Path(sys.executable).parent))
     if dashboard:
-        from gaitgrf.tuning import open_storage
+        from gaitgrf.pipeline.tune.run import open_storage
 
         open_storage(storage)  # creates the tables: the dashboard fails on an empty database
         procs.append(
@@ -827,7 +827,7 @@ def predict(
     """
     import os
 
-    from gaitgrf.inference import (
+    from gaitgrf.serving.inference import (
         SubjectInfo,
         load_predictor,
         predict_trial,
@@ -902,8 +902,8 @@ def export_onnx_command(
     """Write the model as ONNX taking raw inputs (normalisation inside), checked against PyTorch."""
     import os
 
-    from gaitgrf.inference import load_predictor
-    from gaitgrf.onnx_export import export_onnx
+    from gaitgrf.serving.inference import load_predictor
+    from gaitgrf.serving.onnx_export import export_onnx
     from gaitgrf.tracking import tracking_uri
 
     cfg = _params(params)

@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import pandas as pd
 
-from gaitgrf.errors import GaitGrfError
-from gaitgrf.normalisation import Normaliser
-from gaitgrf.samples import TARGETS
+from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.core.samples import TARGETS
+from gaitgrf.training.normalisation import Normaliser
 
 if TYPE_CHECKING:
     from torch import nn
@@ -69,8 +69,8 @@ class GrfPredictor:
     # --- prediction ----------------------------------------------------------------------------
     def predict_arrays(self, inputs: np.ndarray, static: np.ndarray | None = None) -> np.ndarray:
         """Raw inputs (N, C, T) and static features (N, S) -> forces (N, 3, T) in body weights."""
-        from gaitgrf.samples import SampleSet
-        from gaitgrf.training import predict
+        from gaitgrf.core.samples import SampleSet
+        from gaitgrf.training.loop import predict
 
         inputs = np.asarray(inputs, dtype=np.float32)
         n = inputs.shape[0] if inputs.ndim == 3 else -1

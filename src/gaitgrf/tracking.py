@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from gaitgrf.errors import GaitGrfError
+from gaitgrf.core.errors import GaitGrfError
 
 if TYPE_CHECKING:
     from mlflow.entities import Run

@@ -20,10 +20,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gaitgrf.errors import GaitGrfError
+from gaitgrf.core.errors import GaitGrfError
 
 if TYPE_CHECKING:
-    from gaitgrf.config import SynthConfig
+    from gaitgrf.core.config import SynthConfig
 
 Report = Callable[[str], None]
 Progress = Callable[[int, int], None]

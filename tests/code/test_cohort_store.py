@@ -6,9 +6,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from gaitgrf import contract as c
-from gaitgrf.config import SynthConfig
-from gaitgrf.errors import CohortExistsError
+from gaitgrf.core import contract as c
+from gaitgrf.core.config import SynthConfig
+from gaitgrf.core.errors import CohortExistsError
 from gaitgrf.io.cohort_store import sha256_file, staged_cohort
 from gaitgrf.io.trial_file import Stream, Trial, trial_table, write_trial
 from gaitgrf.synth import generate_cohort

@@ -1,4 +1,4 @@
-"""params.yaml and the typed configuration (gaitgrf.config)."""
+"""params.yaml and the typed configuration (gaitgrf.core.config)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from gaitgrf.config import (
+from gaitgrf.core.config import (
     ConfigError,
     ContractConfig,
     Params,

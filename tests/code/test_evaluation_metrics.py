@@ -1,4 +1,5 @@
-"""Evaluation metrics and statistics (gaitgrf.evaluation): known answers on constructed data."""
+"""Evaluation metrics and statistics (gaitgrf.pipeline.evaluate.run): known answers on constructed
+data."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gaitgrf.evaluation import (
+from gaitgrf.pipeline.evaluate.run import (
     PRIMARY,
     component_metrics,
     friedman,

@@ -12,9 +12,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from gaitgrf import contract as c
-from gaitgrf.config import EventsConfig, SynthConfig
-from gaitgrf.events import (
+from gaitgrf.core import contract as c
+from gaitgrf.core.config import EventsConfig, SynthConfig
+from gaitgrf.io.loader import load_cohort, read_trial
+from gaitgrf.io.trial_file import Stream, Trial
+from gaitgrf.pipeline.resample.events import (
     DEFAULT_WEARABLE_MODEL,
     AgreementTally,
     Events,
@@ -25,8 +27,6 @@ from gaitgrf.events import (
     stride_period,
     wearable_events,
 )
-from gaitgrf.io.loader import load_cohort, read_trial
-from gaitgrf.io.trial_file import Stream, Trial
 from gaitgrf.synth import generate_cohort
 
 CONFIG = SynthConfig(

@@ -15,15 +15,15 @@ from typer.testing import CliRunner
 from gaitgrf import models
 from gaitgrf.cli import app
 from gaitgrf.models.base import ModelSpec
-from gaitgrf.normalisation import Normaliser
-from gaitgrf.onnx_export import (
+from gaitgrf.predictor import GrfPredictor
+from gaitgrf.serving.onnx_export import (
     TOLERANCE,
     example_inputs,
     export_onnx,
     onnx_predict,
     session,
 )
-from gaitgrf.predictor import GrfPredictor
+from gaitgrf.training.normalisation import Normaliser
 
 onnx = pytest.importorskip("onnx")
 LIGHT = ("mlp", "cnn1d", "cnn2d", "lstm", "bilstm", "gru", "cnn1d_lstm", "cnn2d_lstm")

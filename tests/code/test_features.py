@@ -1,4 +1,5 @@
-"""The fuse stage (gaitgrf.features): channel selection, static features, conditions, files."""
+"""The fuse stage (gaitgrf.pipeline.fuse.run): channel selection, static features, conditions,
+files."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gaitgrf import contract as c
-from gaitgrf.config import FuseConfig
-from gaitgrf.errors import GaitGrfError
-from gaitgrf.features import (
+from gaitgrf.core import contract as c
+from gaitgrf.core.config import FuseConfig
+from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.core.samples import SampleSet
+from gaitgrf.pipeline.fuse.run import (
     STATIC_GROUPS,
     FeatureError,
     fuse,
@@ -21,7 +23,6 @@ from gaitgrf.features import (
     select_channels,
     static_features,
 )
-from gaitgrf.samples import SampleSet
 
 ALL_GROUPS = tuple(STATIC_GROUPS)
 

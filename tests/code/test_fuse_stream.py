@@ -1,6 +1,6 @@
 """The fuse stage's streamed path never diverges from a plain per-sample re-implementation.
 
-`gaitgrf.features.fuse` reads the resampled `.npz` in blocks, hashes it on the way, selects
+`gaitgrf.pipeline.fuse.run.fuse` reads the resampled `.npz` in blocks, hashes it on the way, selects
 channels per block and writes `inputs`/`targets` once per layout. These tests hold it against a
 reference written the obvious way (per-sample loop, channels by name, subjects in a dict), on
 random data with blocks small enough that a set spans several blocks and ends in a partial one,
@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gaitgrf import contract as c
-from gaitgrf import features
-from gaitgrf.config import FuseConfig
-from gaitgrf.features import STATIC_GROUPS, FeatureError, fuse, fuse_samples
+from gaitgrf.core import contract as c
+from gaitgrf.core.config import FuseConfig
+from gaitgrf.core.samples import ARRAYS, SHARED_KEY, SampleSet
 from gaitgrf.io.cohort_store import sha256_file
-from gaitgrf.samples import ARRAYS, SHARED_KEY, SampleSet
+from gaitgrf.pipeline.fuse import run as features
+from gaitgrf.pipeline.fuse.run import STATIC_GROUPS, FeatureError, fuse, fuse_samples
 
 SUBJECTS = [
     # cohort, subject, sex, age, mass, height, hka_l, hka_r, affected

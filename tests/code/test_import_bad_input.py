@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gaitgrf import contract as c
-from gaitgrf.errors import CohortExistsError, ContractError
-from gaitgrf.importing import ImportOptions, import_recordings
+from gaitgrf.core import contract as c
+from gaitgrf.core.errors import CohortExistsError, ContractError
+from gaitgrf.ingest.convert import ImportOptions, import_recordings
+from gaitgrf.ingest.formats.opensim import read_opensim
+from gaitgrf.ingest.formats.recording import RecordingError
 from gaitgrf.io.loader import load_cohort, read_trial
-from gaitgrf.io.opensim import read_opensim
-from gaitgrf.io.recording import RecordingError
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 SUBJECT = SHARED / "opensim" / "Subject4"

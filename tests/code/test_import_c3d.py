@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gaitgrf import contract as c
-from gaitgrf.errors import ContractError
-from gaitgrf.importing import convert_recording
-from gaitgrf.io.c3d import read_c3d
-from gaitgrf.io.recording import RecordingError
+from gaitgrf.core import contract as c
+from gaitgrf.core.errors import ContractError
+from gaitgrf.ingest.convert import convert_recording
+from gaitgrf.ingest.formats.c3d import read_c3d
+from gaitgrf.ingest.formats.recording import RecordingError
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 C3D = SHARED / "c3d"

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gaitgrf import contract as c
-from gaitgrf.importing import convert_recording
-from gaitgrf.io.opensim import read_external_forces, read_mot, read_opensim, read_trc
-from gaitgrf.segment_model import joint_angles
-from gaitgrf.sensors import GRAVITY
+from gaitgrf.core import contract as c
+from gaitgrf.core.sensors import GRAVITY
+from gaitgrf.ingest.convert import convert_recording
+from gaitgrf.ingest.formats.opensim import read_external_forces, read_mot, read_opensim, read_trc
+from gaitgrf.ingest.segment_model import joint_angles
 
 SUBJECT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "opensim" / "Subject4"
 pytestmark = pytest.mark.skipif(not SUBJECT.is_dir(), reason=f"no shared data at {SUBJECT}")

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from gaitgrf import contract as c
-from gaitgrf.importing import convert_recording, import_recordings
-from gaitgrf.io.opensim import read_opensim
-from gaitgrf.io.recording import RecordingError
-from gaitgrf.io.tabular import read_table
+from gaitgrf.core import contract as c
+from gaitgrf.ingest.convert import convert_recording, import_recordings
+from gaitgrf.ingest.formats.opensim import read_opensim
+from gaitgrf.ingest.formats.recording import RecordingError
+from gaitgrf.ingest.formats.tabular import read_table
 
 SUBJECT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "opensim" / "Subject4"
 pytestmark = pytest.mark.skipif(not SUBJECT.is_dir(), reason=f"no shared data at {SUBJECT}")

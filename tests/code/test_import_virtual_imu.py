@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gaitgrf import contract as c
-from gaitgrf.config import SynthConfig
-from gaitgrf.segment_model import (
+from gaitgrf.core import contract as c
+from gaitgrf.core.config import SynthConfig
+from gaitgrf.core.sensors import GRAVITY, SENSOR_SITES, segment_angles, segment_rotation
+from gaitgrf.ingest.segment_model import (
     Body,
     build_body,
     fill_gaps,
@@ -21,10 +22,9 @@ from gaitgrf.segment_model import (
     long_gaps,
     match_markers,
 )
-from gaitgrf.sensors import GRAVITY, SENSOR_SITES, segment_angles, segment_rotation
+from gaitgrf.ingest.virtual_imu import LOCATIONS, site_trajectory, virtual_accelerometers
 from gaitgrf.synth import kinematics
 from gaitgrf.synth.population import draw_subject
-from gaitgrf.virtual_imu import LOCATIONS, site_trajectory, virtual_accelerometers
 
 RATE = 100.0
 
@@ -136,7 +136,7 @@ def test_marker_angles_read_the_generators_angles_back() -> None:
     style = kinematics.draw_style(np.random.default_rng(0))
     legs = {s: kinematics.joint_angles(phases[s], s, subject, style, 1.3) for s in c.SIDES}
     motion = kinematics.body_motion(kinematics.pelvis_angles(phases["l"]), legs, subject)
-    from gaitgrf.segment_model import joint_angles
+    from gaitgrf.ingest.segment_model import joint_angles
 
     angles = joint_angles(Body({}, dict(motion.rotations), {}))
     for side in c.SIDES:

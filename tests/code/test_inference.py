@@ -18,7 +18,8 @@ from champion_factory import Champion, session_champion
 from typer.testing import CliRunner
 
 from gaitgrf.cli import app
-from gaitgrf.inference import (
+from gaitgrf.core.sensors import GRAVITY
+from gaitgrf.serving.inference import (
     InferenceError,
     ModelNotFoundError,
     SubjectInfo,
@@ -28,7 +29,6 @@ from gaitgrf.inference import (
     static_inputs,
     subject_from_file,
 )
-from gaitgrf.sensors import GRAVITY
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 ERROR_LINE = re.compile(

@@ -1,10 +1,11 @@
-"""Which incoming folders are complete (gaitgrf.intake.ready_cohorts): marker or quiet period."""
+"""Which incoming folders are complete (gaitgrf.ingest.intake.ready_cohorts): marker or quiet
+period."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from gaitgrf.intake import READY_MARKER, ready_cohorts
+from gaitgrf.ingest.intake import READY_MARKER, ready_cohorts
 
 
 def _folder(root: Path, name: str, *files: str) -> Path:

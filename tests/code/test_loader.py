@@ -32,9 +32,9 @@ from cohort_factory import (
     with_stream,
 )
 
-from gaitgrf import contract as c
-from gaitgrf.config import ContractConfig
-from gaitgrf.errors import ContractError, Violation
+from gaitgrf.core import contract as c
+from gaitgrf.core.config import ContractConfig
+from gaitgrf.core.errors import ContractError, Violation
 from gaitgrf.io.loader import TrialRef, check_trial, load_cohort, load_cohorts, read_trial
 from gaitgrf.io.trial_file import Trial
 

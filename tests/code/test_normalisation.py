@@ -1,4 +1,4 @@
-"""Normaliser (gaitgrf.normalisation): statistics fitted on the training index only."""
+"""Normaliser (gaitgrf.training.normalisation): statistics fitted on the training index only."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gaitgrf.errors import GaitGrfError
-from gaitgrf.normalisation import Normaliser
-from gaitgrf.samples import SampleSet
+from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.core.samples import SampleSet
+from gaitgrf.training.normalisation import Normaliser
 
 STATIC_NAMES = ("hka_ipsi_deg", "hka_contra_deg", "affected_left", "ipsi_is_left", "mass_kg")
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

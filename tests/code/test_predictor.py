@@ -10,13 +10,13 @@ import torch
 
 from gaitgrf import models
 from gaitgrf.models.base import ModelSpec
-from gaitgrf.normalisation import Normaliser
 from gaitgrf.predictor import (
     GrfPredictor,
     PredictorError,
     arrays_from_frame,
     frame_from_arrays,
 )
+from gaitgrf.training.normalisation import Normaliser
 from tests.sample_factory import make_samples
 
 

@@ -1,8 +1,8 @@
-"""Promotion rules (gaitgrf.promotion.decide): the champion moves only when it should."""
+"""Promotion rules (gaitgrf.pipeline.promote.decide): the champion moves only when it should."""
 
 from __future__ import annotations
 
-from gaitgrf.promotion import decide
+from gaitgrf.pipeline.promote import decide
 
 
 def metrics(primary: float, v: float, a: float, lat: float) -> dict[str, float]:

@@ -7,13 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gaitgrf import contract as c
-from gaitgrf.config import ResampleConfig, SynthConfig
+from gaitgrf.core import contract as c
+from gaitgrf.core.config import ResampleConfig, SynthConfig
+from gaitgrf.core.samples import SampleSet
+from gaitgrf.core.sensors import GRAVITY
+from gaitgrf.core.signal import common_time_base
 from gaitgrf.io.loader import load_cohort, read_trial
 from gaitgrf.io.trial_file import Stream, Trial
-from gaitgrf.resampling import process_trial
-from gaitgrf.samples import SampleSet
-from gaitgrf.segmentation import (
+from gaitgrf.pipeline.resample.run import process_trial
+from gaitgrf.pipeline.resample.segmentation import (
     SampleBlock,
     TrialBlock,
     body_weight_n,
@@ -21,8 +23,6 @@ from gaitgrf.segmentation import (
     input_plan,
     window_starts,
 )
-from gaitgrf.sensors import GRAVITY
-from gaitgrf.signal import common_time_base
 from gaitgrf.synth import generate_cohort
 
 MASS = 70.0

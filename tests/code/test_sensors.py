@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gaitgrf.sensors import (
+from gaitgrf.core.sensors import (
     GRAVITY,
     SENSOR_SITES,
     segment_rotation,

@@ -1,4 +1,4 @@
-"""Filters and resampling (gaitgrf.signal), with property-based checks where it matters."""
+"""Filters and resampling (gaitgrf.core.signal), with property-based checks where it matters."""
 
 from __future__ import annotations
 
@@ -8,13 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.signal import butter, sosfiltfilt
 
-from gaitgrf import contract as c
-from gaitgrf.config import EventsConfig, ResampleConfig
-from gaitgrf.events import force_plate_events
-from gaitgrf.io.trial_file import Stream, Trial
-from gaitgrf.segmentation import input_plan, stance_samples
-from gaitgrf.sensors import GRAVITY
-from gaitgrf.signal import (
+from gaitgrf.core import contract as c
+from gaitgrf.core.config import EventsConfig, ResampleConfig
+from gaitgrf.core.sensors import GRAVITY
+from gaitgrf.core.signal import (
     bridge_gaps,
     common_time_base,
     filter_stream,
@@ -25,6 +22,9 @@ from gaitgrf.signal import (
     to_time_base,
     uniform_grid,
 )
+from gaitgrf.io.trial_file import Stream, Trial
+from gaitgrf.pipeline.resample.events import force_plate_events
+from gaitgrf.pipeline.resample.segmentation import input_plan, stance_samples
 
 RATES = st.sampled_from([100.0, 148.148, 200.0, 250.0, 1000.0])
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gaitgrf.splits import (
+from gaitgrf.training.splits import (
     HoldOut,
     SplitError,
     alignment_band,

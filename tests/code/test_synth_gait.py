@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gaitgrf.config import SynthConfig
-from gaitgrf.sensors import GRAVITY
+from gaitgrf.core.config import SynthConfig
+from gaitgrf.core.sensors import GRAVITY
 from gaitgrf.synth import gait
 from gaitgrf.synth.population import GROUPS, SubjectTruth, draw_subject
 

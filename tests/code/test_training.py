@@ -8,7 +8,7 @@ import torch
 
 from gaitgrf import models
 from gaitgrf.models.base import ModelSpec
-from gaitgrf.training import EpochResult, FitConfig, component_weights, dataset, fit, predict
+from gaitgrf.training.loop import EpochResult, FitConfig, component_weights, dataset, fit, predict
 
 
 def toy(n: int = 48, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

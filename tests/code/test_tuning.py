@@ -1,4 +1,4 @@
-"""Optuna studies (gaitgrf.tuning): subject-wise folds, resumable studies, MLflow runs.
+"""Optuna studies (gaitgrf.pipeline.tune.run): subject-wise folds, resumable studies, MLflow runs.
 
 Real Optuna (SQLite storage) and real MLflow (SQLite tracking store) in a temporary folder,
 on a tiny learnable sample set, so every study here takes seconds.
@@ -15,10 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gaitgrf.config import BudgetConfig, TuneConfig
-from gaitgrf.predictor import GrfPredictor
-from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, sqlite_uri
-from gaitgrf.tuning import (
+from gaitgrf.core.config import BudgetConfig, TuneConfig
+from gaitgrf.pipeline.tune.run import (
     SUMMARY_FILE,
     TuningError,
     check_subject_wise,
@@ -26,6 +24,8 @@ from gaitgrf.tuning import (
     subsample,
     tuning_data,
 )
+from gaitgrf.predictor import GrfPredictor
+from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, sqlite_uri
 from tests.sample_factory import make_samples
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

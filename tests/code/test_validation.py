@@ -16,20 +16,20 @@ import pandas as pd
 import pytest
 from cohort_factory import LAB_UNITS, make_trial
 
-from gaitgrf import contract as c
-from gaitgrf.config import ConfigError, ContractConfig, SynthConfig, ValidateConfig
+from gaitgrf.core import contract as c
+from gaitgrf.core.config import ConfigError, ContractConfig, SynthConfig, ValidateConfig
 from gaitgrf.io.cohort_store import sha256_file
 from gaitgrf.io.loader import load_cohort, load_cohorts, read_trial
 from gaitgrf.io.trial_file import Trial
-from gaitgrf.synth import generate_cohort
-from gaitgrf.trial_metrics import METRIC_COLUMNS
-from gaitgrf.validation import (
+from gaitgrf.pipeline.validate.run import (
     ValidationSummary,
     subject_checks,
     trial_checks,
     trial_metrics,
     validate_cohorts,
 )
+from gaitgrf.pipeline.validate.trial_metrics import METRIC_COLUMNS
+from gaitgrf.synth import generate_cohort
 
 CONFIG = SynthConfig(
     cohort_id="t", subjects=4, walking_trials=1, static_trials=1, trial_duration_s=4.0
@@ -219,7 +219,7 @@ def test_output_inside_raw_is_refused(raw: Path, tmp_path: Path) -> None:
 
 def test_import_does_not_load_great_expectations() -> None:
     code = (
-        "import sys, gaitgrf.validation; "
+        "import sys, gaitgrf.pipeline.validate.run; "
         "sys.exit(1 if any(m.split('.')[0] == 'great_expectations' for m in sys.modules) else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
@@ -229,7 +229,7 @@ def test_subjects_suite_catches_what_it_checks(tmp_path: Path) -> None:
     """The loader refuses such tables first; the suite is the second line (and the docs)."""
     from cohort_factory import subject_rows
 
-    from gaitgrf.validation import _run_suites
+    from gaitgrf.pipeline.validate.run import _run_suites
 
     rows = subject_rows("a") + subject_rows("b")
     rows[1] = {**rows[1], "subject_id": "S01", "mass_kg": 900.0, "sex": "x"}  # dup, lb?, typo

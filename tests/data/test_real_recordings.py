@@ -14,18 +14,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gaitgrf import contract as c
-from gaitgrf.config import ContractConfig, FuseConfig, ResampleConfig, ValidateConfig
-from gaitgrf.features import fuse
-from gaitgrf.importing import ImportResult, TrialReport, convert_recording, import_recordings
-from gaitgrf.io.c3d import read_c3d
+from gaitgrf.core import contract as c
+from gaitgrf.core.config import ContractConfig, FuseConfig, ResampleConfig, ValidateConfig
+from gaitgrf.core.sensors import GRAVITY
+from gaitgrf.ingest.convert import ImportResult, TrialReport, convert_recording, import_recordings
+from gaitgrf.ingest.formats.c3d import read_c3d
+from gaitgrf.ingest.formats.recording import RecordingError
+from gaitgrf.ingest.segment_model import Body
 from gaitgrf.io.loader import Cohort, load_cohort, read_trial
-from gaitgrf.io.recording import RecordingError
 from gaitgrf.io.trial_file import Trial
-from gaitgrf.resampling import resample_cohorts
-from gaitgrf.segment_model import Body
-from gaitgrf.sensors import GRAVITY
-from gaitgrf.validation import validate_cohorts
+from gaitgrf.pipeline.fuse.run import fuse
+from gaitgrf.pipeline.resample.run import resample_cohorts
+from gaitgrf.pipeline.validate.run import validate_cohorts
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason=f"no shared data at {SHARED}")

@@ -12,14 +12,19 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from gaitgrf import contract as c
-from gaitgrf.config import ConfigError, FilterConfig, ResampleConfig, SynthConfig
-from gaitgrf.events import Events
+from gaitgrf.core import contract as c
+from gaitgrf.core.config import ConfigError, FilterConfig, ResampleConfig, SynthConfig
+from gaitgrf.core.samples import SampleSet
 from gaitgrf.io.cohort_store import write_manifest
 from gaitgrf.io.loader import load_cohort, read_trial
 from gaitgrf.io.trial_file import write_trial
-from gaitgrf.resampling import EVENTS_FILE, SUBJECTS_FILE, ResampleError, resample_cohorts
-from gaitgrf.samples import SampleSet
+from gaitgrf.pipeline.resample.events import Events
+from gaitgrf.pipeline.resample.run import (
+    EVENTS_FILE,
+    SUBJECTS_FILE,
+    ResampleError,
+    resample_cohorts,
+)
 from stages import resample as stage
 
 CONFIG = SynthConfig(

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from scipy.signal import detrend
 
-from gaitgrf.config import ContractConfig, SynthConfig
+from gaitgrf.core.config import ContractConfig, SynthConfig
+from gaitgrf.core.sensors import GRAVITY
 from gaitgrf.io.loader import Cohort, load_cohort, read_trial
 from gaitgrf.io.trial_file import Trial
-from gaitgrf.sensors import GRAVITY
 from gaitgrf.synth import generate_cohort
 
 CONFIG = SynthConfig(

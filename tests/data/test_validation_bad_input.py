@@ -19,15 +19,15 @@ import numpy as np
 import pytest
 from cohort_factory import build_cohort, default_trials, with_stream
 
-from gaitgrf import contract as c
-from gaitgrf.config import ContractConfig, SynthConfig, ValidateConfig
-from gaitgrf.errors import ContractError, GaitGrfError
+from gaitgrf.core import contract as c
+from gaitgrf.core.config import ContractConfig, SynthConfig, ValidateConfig
+from gaitgrf.core.errors import ContractError, GaitGrfError
+from gaitgrf.core.sensors import GRAVITY
 from gaitgrf.io.cohort_store import write_manifest
 from gaitgrf.io.loader import load_cohorts, read_trial
 from gaitgrf.io.trial_file import Stream, Trial, write_trial
-from gaitgrf.sensors import GRAVITY
+from gaitgrf.pipeline.validate.run import ValidationFailed, validate_cohorts
 from gaitgrf.synth import generate_cohort
-from gaitgrf.validation import ValidationFailed, validate_cohorts
 
 CONFIG = SynthConfig(
     cohort_id="bad", subjects=5, walking_trials=2, static_trials=1, trial_duration_s=4.0

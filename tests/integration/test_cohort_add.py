@@ -1,4 +1,5 @@
-"""`gaitgrf cohort add` / `gaitgrf.intake`: validated first, then copied, tracked and committed.
+"""`gaitgrf cohort add` / `gaitgrf.ingest.intake`: validated first, then copied, tracked and
+committed.
 
 Real git and DVC in a temporary project; tiny synthetic cohorts (2 subjects, one 4 s walk each).
 """
@@ -13,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from gaitgrf import contract as c
-from gaitgrf.config import ContractConfig, SynthConfig, ValidateConfig
-from gaitgrf.intake import CohortRejected, IntakeError, add_cohort
+from gaitgrf.core import contract as c
+from gaitgrf.core.config import ContractConfig, SynthConfig, ValidateConfig
+from gaitgrf.ingest.intake import CohortRejected, IntakeError, add_cohort
 from gaitgrf.io.cohort_store import write_manifest
 from gaitgrf.io.loader import read_trial
 from gaitgrf.io.trial_file import write_trial

@@ -20,10 +20,10 @@ import numpy as np
 import optuna
 import pytest
 
-from gaitgrf.config import BudgetConfig, TuneConfig
+from gaitgrf.core.config import BudgetConfig, TuneConfig
+from gaitgrf.pipeline.tune.run import run_study
 from gaitgrf.predictor import GrfPredictor, frame_from_arrays
 from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, sqlite_uri
-from gaitgrf.tuning import run_study
 from tests.sample_factory import make_samples
 
 pytestmark = pytest.mark.integration

@@ -21,10 +21,10 @@ import optuna
 import pytest
 import yaml
 
-from gaitgrf import contract as c
-from gaitgrf.config import Params, load_params
+from gaitgrf.core import contract as c
+from gaitgrf.core.config import Params, load_params
+from gaitgrf.pipeline.tune.run import CLAIM_ATTR
 from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker
-from gaitgrf.tuning import CLAIM_ATTR
 from tests.sample_factory import make_samples
 
 pytestmark = pytest.mark.integration
@@ -129,8 +129,8 @@ def test_two_workers_finish_the_budget_once(
 
 JOIN = """
 import sys, time
-from gaitgrf.config import PrunerConfig
-from gaitgrf.tuning import join_study, open_storage, study_lock
+from gaitgrf.core.config import PrunerConfig
+from gaitgrf.pipeline.tune.run import join_study, open_storage, study_lock
 url, start = sys.argv[1], float(sys.argv[2])
 time.sleep(max(0.0, start - time.time()))  # all processes open at the same moment
 storage = open_storage(url)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gaitgrf.config import SynthConfig
+from gaitgrf.core.config import SynthConfig
 from gaitgrf.synth import generate_cohort
 
 pytestmark = pytest.mark.integration

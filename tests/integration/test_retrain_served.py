@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gaitgrf.config import SynthConfig
+from gaitgrf.core.config import SynthConfig
 from gaitgrf.synth import generate_cohort
 from tests.integration.test_bootstrap import COPIED, COPIED_TREES, TINY_BUDGET, TINY_SYNTH
 

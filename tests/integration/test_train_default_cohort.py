@@ -15,16 +15,16 @@ import pytest
 import torch
 
 from gaitgrf import models
-from gaitgrf.config import Params
-from gaitgrf.features import fuse, read_subjects
+from gaitgrf.core.config import Params
+from gaitgrf.core.samples import SampleSet
 from gaitgrf.models.base import ModelSpec
-from gaitgrf.normalisation import Normaliser
-from gaitgrf.resampling import resample_cohorts
-from gaitgrf.samples import SampleSet
-from gaitgrf.splits import hold_out, sample_index
+from gaitgrf.pipeline.fuse.run import fuse, read_subjects
+from gaitgrf.pipeline.resample.run import resample_cohorts
+from gaitgrf.pipeline.validate.run import validate_cohorts
 from gaitgrf.synth import generate_cohort
-from gaitgrf.training import FitConfig, dataset, fit, predict
-from gaitgrf.validation import validate_cohorts
+from gaitgrf.training.loop import FitConfig, dataset, fit, predict
+from gaitgrf.training.normalisation import Normaliser
+from gaitgrf.training.splits import hold_out, sample_index
 
 pytestmark = pytest.mark.integration
 

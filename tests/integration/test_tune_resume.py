@@ -17,8 +17,8 @@ import optuna
 import pytest
 import yaml
 
-from gaitgrf import contract as c
-from gaitgrf.config import Params
+from gaitgrf.core import contract as c
+from gaitgrf.core.config import Params
 from tests.sample_factory import make_samples
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from gaitgrf import models
-from gaitgrf.config import Params
+from gaitgrf.core.config import Params
 from gaitgrf.models.base import FUSION_MODES, ModelSpec
 
 C, T = 33, 101

@@ -21,11 +21,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from gaitgrf import models, weights
+from gaitgrf import models
 from gaitgrf.cli import app
-from gaitgrf.errors import GaitGrfError
+from gaitgrf.core.errors import GaitGrfError
 from gaitgrf.models.base import ModelSpec
 from gaitgrf.models.image import FixedAdapter, ImageRegressor, learned_adapter, parse_size
+from gaitgrf.training import weights
 
 ARCHS = ("resnet50", "inception_v3")
 C, T = 33, 101

@@ -14,11 +14,11 @@ import numpy as np
 import optuna
 import pytest
 
-from gaitgrf.config import BudgetConfig, PromoteConfig, TuneConfig
+from gaitgrf.core.config import BudgetConfig, PromoteConfig, TuneConfig
+from gaitgrf.pipeline.promote import CHALLENGER, CHAMPION, PromotionError, promote, rollback
+from gaitgrf.pipeline.tune.run import BUNDLE_DIR, SUMMARY_FILE, run_study
 from gaitgrf.predictor import GrfPredictor, frame_from_arrays
-from gaitgrf.promotion import CHALLENGER, CHAMPION, PromotionError, promote, rollback
 from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, fluent_uris, sqlite_uri
-from gaitgrf.tuning import BUNDLE_DIR, SUMMARY_FILE, run_study
 from tests.sample_factory import make_samples
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gaitgrf import contract as c
-from gaitgrf.errors import CohortExistsError
+from gaitgrf.core import contract as c
+from gaitgrf.core.errors import CohortExistsError
 
 _CHUNK = 1 << 20
 

@@ -26,9 +26,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from gaitgrf import contract as c
-from gaitgrf.config import ContractConfig
-from gaitgrf.errors import ContractError, Violation
+from gaitgrf.core import contract as c
+from gaitgrf.core.config import ContractConfig
+from gaitgrf.core.errors import ContractError, Violation
 from gaitgrf.io.cohort_store import cohort_files, sha256_file
 from gaitgrf.io.trial_file import Stream, Trial
 

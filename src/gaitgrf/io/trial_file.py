@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gaitgrf import contract as c
+from gaitgrf.core import contract as c
 
 
 @dataclass(frozen=True)

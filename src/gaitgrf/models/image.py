@@ -21,7 +21,7 @@ the static features there).
 
 Pretrained weights (`pretrained`, `weights_dir` hyperparameters, set from params.yaml
 `models.pretrained`, never searched) are torchvision's checkpoint files, loaded with
-`gaitgrf.weights`; only the classifier's entries may be left out.
+`gaitgrf.training.weights`; only the classifier's entries may be left out.
 """
 
 from __future__ import annotations
@@ -88,10 +88,11 @@ def learned_adapter() -> nn.Conv2d:
 def load_pretrained(backbone: nn.Module, arch: str, weights_dir: str | Path | None) -> None:
     """Load torchvision's checkpoint into `backbone`; only classifier entries may be left out.
 
-    Raises `gaitgrf.weights.WeightsNotFoundError` when the file is absent and `WeightsError` when
+    Raises `gaitgrf.training.weights.WeightsNotFoundError` when the file is absent and
+    `WeightsError` when
     it does not fit the backbone (other missing or unexpected entries, other shapes).
     """
-    from gaitgrf.weights import CheckpointError, load_state_dict, locate
+    from gaitgrf.training.weights import CheckpointError, load_state_dict, locate
 
     state = load_state_dict(arch, weights_dir)
     kept = {k: v for k, v in state.items() if not k.startswith(DROPPED_PREFIXES)}

@@ -7,8 +7,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from gaitgrf import contract as c
-from gaitgrf.config import SynthConfig
+from gaitgrf.core import contract as c
+from gaitgrf.core.config import SynthConfig
 from gaitgrf.io.cohort_store import staged_cohort, write_manifest, write_subjects
 from gaitgrf.io.trial_file import write_trial
 from gaitgrf.synth.population import draw_subject

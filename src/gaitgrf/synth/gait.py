@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 
-from gaitgrf.sensors import GRAVITY
+from gaitgrf.core.sensors import GRAVITY
 from gaitgrf.synth.population import SubjectTruth
 
 SIDES = ("l", "r")

@@ -15,7 +15,7 @@ from functools import cache
 import numpy as np
 from scipy.interpolate import CubicSpline
 
-from gaitgrf.sensors import SENSOR_SITES, segment_rotation
+from gaitgrf.core.sensors import SENSOR_SITES, segment_rotation
 from gaitgrf.synth.population import SubjectTruth
 
 #: Gait-cycle percent -> degrees; 0 % is the ipsilateral heel strike, toe off near 62 %.

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gaitgrf.config import SynthConfig
+from gaitgrf.core.config import SynthConfig
 
 GROUPS = ("healthy", "knee_oa", "post_surgery")
 

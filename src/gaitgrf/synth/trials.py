@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import butter, sosfiltfilt
 
-from gaitgrf import contract as c
-from gaitgrf.config import SynthConfig
+from gaitgrf.core import contract as c
+from gaitgrf.core.config import SynthConfig
+from gaitgrf.core.sensors import GRAVITY, GRAVITY_VECTOR, segment_rotation, specific_force
 from gaitgrf.io.trial_file import Stream, Trial
-from gaitgrf.sensors import GRAVITY, GRAVITY_VECTOR, segment_rotation, specific_force
 from gaitgrf.synth import gait, kinematics
 from gaitgrf.synth.population import SubjectTruth, subject_rng
 

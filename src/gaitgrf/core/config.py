@@ -1,0 +1,378 @@
+"""Typed, frozen configuration mirroring `params.yaml`, one model per section.
+
+Unknown keys are rejected so that a typo in params.yaml fails loudly instead of silently falling
+back to a default. The library receives these objects; only entry points (stages, CLI, flows)
+read the YAML file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gaitgrf.core import contract as c
+from gaitgrf.core.errors import GaitGrfError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathsConfig(Section):
+    """Every path the pipeline uses, relative to the project root, written once here."""
+
+    raw: Path = Path("data/raw")
+    incoming: Path = Path("data/incoming")
+    validated: Path = Path("data/validated")
+    resampled: Path = Path("data/resampled")
+    fused: Path = Path("data/fused")
+    tuned: Path = Path("data/tuned")
+    reports: Path = Path("reports")
+    #: State stores that outlive pipeline runs (never DVC outputs, never in git): the Optuna
+    #: studies, the MLflow tracking/registry database and MLflow's artifact folder.
+    optuna_db: Path = Path("optuna.db")
+    mlflow_db: Path = Path("mlflow.db")
+    mlflow_artifacts: Path = Path("mlartifacts")
+
+
+class RatesConfig(Section):
+    force_hz: float = Field(1000.0, gt=0)
+    kinematics_hz: float = Field(100.0, gt=0)
+    #: One device rate is drawn per subject, so a cohort mixes sensor systems.
+    accelerometer_hz: tuple[float, ...] = (148.148, 200.0)
+
+
+class GroupMix(Section):
+    healthy: float = Field(0.45, ge=0)
+    knee_oa: float = Field(0.40, ge=0)
+    post_surgery: float = Field(0.15, ge=0)
+
+
+class SynthConfig(Section):
+    """The embedded synthetic cohort (docs/synthetic-cohort.md)."""
+
+    cohort_id: str = "synth-default"
+    subjects: int = Field(40, ge=1, le=10_000)
+    seed: int = 20250
+    walking_trials: int = Field(4, ge=1)
+    static_trials: int = Field(1, ge=0)
+    trial_duration_s: float = Field(10.0, gt=2.0, le=600.0)
+    static_duration_s: float = Field(3.0, gt=0.5)
+    groups: GroupMix = GroupMix()
+    rates: RatesConfig = RatesConfig()
+    #: Fraction of subjects whose knee alignment is not recorded (left empty, never invented).
+    unknown_alignment_fraction: float = Field(0.1, ge=0, le=1)
+    #: Probability that an accelerometer drops out briefly (NaN run) in a trial.
+    dropout_probability: float = Field(0.15, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _check_id(self) -> SynthConfig:
+        if not c.COHORT_ID_PATTERN.match(self.cohort_id):
+            raise ValueError(
+                f"cohort_id {self.cohort_id!r} must match {c.COHORT_ID_PATTERN.pattern}"
+            )
+        return self
+
+
+class ContractConfig(Section):
+    """Tolerances of the cohort loader (docs/data-contract.md, 'Rules')."""
+
+    #: Longest run of missing samples a required channel may have before the trial is refused.
+    max_nan_run_s: float = Field(0.1, gt=0)
+    #: Allowed relative difference between the declared and the measured sampling rate.
+    rate_tolerance: float = Field(0.01, gt=0, lt=0.5)
+    #: Check file checksums against the manifest (slower on huge cohorts, on by default).
+    verify_checksums: bool = True
+
+
+class ValidateConfig(Section):
+    """Great Expectations checks of the validate stage (docs/validation.md)."""
+
+    #: The stage fails when more than this share of trials is quarantined.
+    max_fail_fraction: float = Field(0.2, ge=0, le=1)
+    #: Largest vertical GRF of a walking trial, in body weights.
+    grf_peak_bw: tuple[float, float] = (0.8, 2.0)
+    #: Median stance duration of a walking trial from the force plates, seconds.
+    stance_s: tuple[float, float] = (0.35, 1.5)
+    #: |mean vertical force while standing / (m g) - 1| allowed in static trials.
+    static_weight_tolerance: float = Field(0.05, gt=0, lt=1)
+    #: Fraction of accelerometer samples allowed at the sensor's saturation (clipping).
+    max_clipped_fraction: float = Field(0.001, ge=0, le=1)
+    #: Accelerometer magnitude |a| in g: median of a trial must fall inside.
+    acc_median_g: tuple[float, float] = (0.7, 1.4)
+    #: Standard deviation of the pelvis accelerometer magnitude, m/s^2 (a dead sensor is flat).
+    acc_min_std: float = Field(0.05, ge=0)
+    #: Share of missing samples allowed per required channel.
+    max_nan_fraction: float = Field(0.05, ge=0, le=1)
+    #: Joint angles beyond this absolute value (deg) are not physiological.
+    max_abs_angle_deg: float = Field(180.0, gt=0)
+    #: Trials longer than this are refused: lab trials are short; longer ones are usually a
+    #: concatenation or an export error.
+    max_duration_s: float = Field(90.0, gt=0)
+
+
+class FilterConfig(Section):
+    order: int = Field(4, ge=1, le=8)
+    #: Low-pass cut-off per channel family (Hz), zero-lag (filtered forwards and backwards).
+    cutoff_hz: dict[str, float] = {
+        "accelerometer": 20.0,
+        "joint_angle": 6.0,
+        "grf": 20.0,
+        "cop": 10.0,
+    }
+
+
+class EventsConfig(Section):
+    #: Vertical force above which a foot is on the plate (N).
+    force_threshold_n: float = Field(20.0, gt=0)
+    min_stance_s: float = Field(0.25, gt=0)
+    max_stance_s: float = Field(1.6, gt=0)
+
+
+class WindowConfig(Section):
+    length_s: float = Field(1.0, gt=0)
+    stride_s: float = Field(0.5, gt=0)
+
+
+class ResampleConfig(Section):
+    #: Common time base for every channel (Hz).
+    rate_hz: float = Field(100.0, gt=0)
+    filter: FilterConfig = FilterConfig()
+    events: EventsConfig = EventsConfig()
+    #: Which sample layouts to build: stance-normalised and/or continuous windows.
+    layouts: tuple[str, ...] = ("stance", "window")
+    stance_points: int = Field(101, ge=11)
+    window: WindowConfig = WindowConfig()
+
+
+class FuseConfig(Section):
+    #: Accelerometer locations used as model inputs (ipsi/contra expand to both legs).
+    sensors: tuple[str, ...] = ("pelvis", "thigh", "shank")
+    #: Joint angles used as model inputs, as joint_plane (both legs).
+    kinematics: tuple[str, ...] = (
+        "hip_flex",
+        "hip_add",
+        "hip_rot",
+        "knee_flex",
+        "knee_add",
+        "knee_rot",
+        "ankle_flex",
+        "ankle_add",
+        "ankle_rot",
+    )
+    #: Static feature groups per condition: knee_alignment, affected_side, stance_side,
+    #: anthropometrics. `base` must stay empty: it is the no-subject-feature baseline.
+    conditions: dict[str, tuple[str, ...]] = {
+        "base": (),
+        "subject": ("knee_alignment", "affected_side", "stance_side"),
+    }
+
+
+class PretrainedConfig(Section):
+    """ImageNet weights for the image backbones (resnet50, inception_v3), as in the study."""
+
+    enabled: bool = False
+    #: Folder holding torchvision checkpoint files; None: torch's hub cache ($TORCH_HOME).
+    weights_dir: Path | None = None
+
+
+class ModelsConfig(Section):
+    """The model zoo (docs/models.md)."""
+
+    architectures: tuple[str, ...] = (
+        "mlp",
+        "cnn1d",
+        "cnn2d",
+        "lstm",
+        "bilstm",
+        "gru",
+        "cnn1d_lstm",
+        "cnn2d_lstm",
+        "resnet50",
+        "inception_v3",
+    )
+    pretrained: PretrainedConfig = PretrainedConfig()
+
+    @model_validator(mode="after")
+    def _known(self) -> ModelsConfig:
+        from gaitgrf.models import REGISTRY
+
+        unknown = [a for a in self.architectures if a not in REGISTRY]
+        if unknown:
+            raise ValueError(f"unknown architecture(s) {unknown}; registered: {list(REGISTRY)}")
+        return self
+
+
+class BudgetConfig(Section):
+    """How much compute one Optuna study may spend (docs/tuning.md, "Budget")."""
+
+    #: Trials (completed + pruned) a study stops at; a resumed study only runs what is missing.
+    n_trials: int = Field(8, ge=1)
+    #: Wall time after which a study starts no new trial (seconds; None: no limit).
+    timeout_s: float | None = Field(20.0, gt=0)
+    epochs: int = Field(4, ge=1)
+    #: Early stopping: epochs without a better validation loss before a fold stops (0: never).
+    patience: int = Field(2, ge=0)
+    #: How many of the k folds one trial trains (None: all k); the trial's score is their mean.
+    folds_used: int | None = Field(None, ge=1)
+    #: Training samples drawn (from the training subjects only) per fold; None: all.
+    max_train_samples: int | None = Field(512, ge=8)
+    #: Validation samples drawn per fold; None: all.
+    max_val_samples: int | None = Field(384, ge=8)
+    #: Epochs of the final refit on all tuning subjects; None: the best trial's best epoch + 1.
+    refit_epochs: int | None = Field(None, ge=1)
+    #: Samples of the refit (drawn from all tuning subjects); None: all.
+    max_refit_samples: int | None = Field(1536, ge=8)
+
+
+class PrunerConfig(Section):
+    """Optuna MedianPruner on the per-epoch validation loss."""
+
+    startup_trials: int = Field(2, ge=0)
+    warmup_epochs: int = Field(1, ge=0)
+
+
+class TuneConfig(Section):
+    """Optuna studies, one per (architecture, condition) (docs/tuning.md)."""
+
+    #: Sample layout the study compares on (`stance`: the literature's, with peak metrics).
+    layout: str = "stance"
+    #: Share of subjects held out as the fixed test set (stratified by group and alignment).
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    #: Seed of the hold-out split, the folds, the sampler and the training.
+    seed: int = 0
+    #: k of GroupKFold over the tuning subjects.
+    folds: int = Field(3, ge=2)
+    #: Optuna storage URL (e.g. postgresql://...); None: SQLite at paths.optuna_db.
+    storage: str | None = None
+    #: torch threads per study process (None: torch's default, all cores).
+    threads: int | None = Field(None, ge=1)
+    pruner: PrunerConfig = PrunerConfig()
+    budget: BudgetConfig = BudgetConfig()
+    #: Per-architecture changes to `budget` (e.g. the ImageNet backbones need far less data).
+    overrides: dict[str, dict[str, Any]] = {
+        arch: {
+            "n_trials": 1,
+            "timeout_s": None,
+            "epochs": 1,
+            "folds_used": 1,
+            "max_train_samples": 192,
+            "max_val_samples": 128,
+            "refit_epochs": 1,
+            "max_refit_samples": 256,
+        }
+        for arch in ("resnet50", "inception_v3")
+    }
+
+    @model_validator(mode="after")
+    def _check(self) -> TuneConfig:
+        from gaitgrf.core.samples import LAYOUTS
+        from gaitgrf.models import REGISTRY
+
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout {self.layout!r} is not one of {list(LAYOUTS)}")
+        unknown = [a for a in self.overrides if a not in REGISTRY]
+        if unknown:
+            raise ValueError(f"overrides for unknown architecture(s) {unknown}")
+        for arch in self.overrides:
+            self.budget_for(arch)
+        return self
+
+    def budget_for(self, arch: str) -> BudgetConfig:
+        """The budget of `arch`: `budget` with the architecture's overrides applied."""
+        return BudgetConfig.model_validate(
+            {**self.budget.model_dump(), **self.overrides.get(arch, {})}
+        )
+
+
+class RunnerConfig(Section):
+    """How the Prefect flow `tune` fans out the studies (infra/README.md, "Scaling out").
+
+    Kept out of `tune` on purpose: the DVC tune stages depend on `tune`, and where the studies
+    run changes no result.
+    """
+
+    #: `sequential`: one study after another in the flow's process; `dask`: a Dask cluster.
+    kind: Literal["sequential", "dask"] = "sequential"
+    #: Address of an existing Dask scheduler (tcp://host:8786); None: start a local cluster.
+    address: str | None = None
+    #: Worker processes of the local Dask cluster (one study at a time each).
+    workers: int = Field(2, ge=1)
+    #: torch threads per study when kind is dask (workers x threads <= cores).
+    threads: int = Field(1, ge=1)
+
+
+class EvaluateConfig(Section):
+    """Held-out test evaluation (docs/evaluation.md)."""
+
+    #: Bootstrap resamples for the confidence interval of paired differences.
+    bootstrap: int = Field(2000, ge=100)
+    #: Significance level of the Wilcoxon and Friedman tests.
+    alpha: float = Field(0.05, gt=0, lt=1)
+
+
+class PromoteConfig(Section):
+    """When the challenger replaces the champion (docs/promotion.md)."""
+
+    #: Registered model name in the MLflow model registry.
+    model_name: str = "gaitgrf"
+    #: Relative improvement of the primary metric (mean rRMSE) the challenger must achieve.
+    margin: float = Field(0.02, ge=0, lt=1)
+    #: Relative worsening allowed on any single component's rRMSE.
+    tolerance: float = Field(0.05, ge=0, lt=1)
+
+
+class RetrainConfig(Section):
+    """Retraining on a schedule and when a cohort arrives (docs/retraining.md)."""
+
+    #: Cron schedule of the `retrain` deployment (minute hour day month weekday, server time).
+    cron: str = "0 3 * * 1"
+    #: Seconds between two polls of paths.incoming by the `watch-incoming` deployment.
+    watch_interval_s: float = Field(30.0, gt=0)
+    #: A folder without a READY marker counts as complete once unchanged for this long (s).
+    settle_s: float = Field(120.0, ge=0)
+
+
+class Params(Section):
+    paths: PathsConfig = PathsConfig()
+    synth: SynthConfig = SynthConfig()
+    contract: ContractConfig = ContractConfig()
+    validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
+    resample: ResampleConfig = ResampleConfig()
+    fuse: FuseConfig = FuseConfig()
+    models: ModelsConfig = ModelsConfig()
+    tune: TuneConfig = TuneConfig()
+    runner: RunnerConfig = RunnerConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    promote: PromoteConfig = PromoteConfig()
+    retrain: RetrainConfig = RetrainConfig()
+
+
+class ConfigError(GaitGrfError):
+    hint = "compare with params.yaml in the repository and docs/configuration.md"
+
+
+def parse_params(raw: dict[str, Any], *, source: str = "params") -> Params:
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{source}: {problems}") from None
+
+
+def load_params(path: Path) -> Params:
+    """Read a params file the caller names; the library never looks for one on its own."""
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    return parse_params(raw, source=str(path))

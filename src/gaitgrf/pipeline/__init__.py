@@ -1,0 +1,2 @@
+"""The DVC stages in pipeline order: inventory, validate, resample, fuse, tune, evaluate,
+promote."""

@@ -1,0 +1,2 @@
+"""Stage `evaluate`: held-out metrics, statistics across conditions and architectures, the
+report."""

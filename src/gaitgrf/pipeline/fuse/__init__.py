@@ -1,0 +1,1 @@
+"""Stage `fuse`: model inputs plus subject-specific features, one file per condition."""

@@ -1,0 +1,278 @@
+"""Promotion in the MLflow model registry: `challenger` always, `champion` only when earned.
+
+The challenger is the (architecture, condition) with the best *validation* score (cross-validated
+loss from tuning): the test subjects pick nothing. It is registered as a new version of the
+registered model (or its existing version reused when the same refit run was registered before)
+and gets the alias `challenger`.
+
+The challenger and the current champion are then scored on the *same* held-out test subjects
+(docs/promotion.md). `champion` moves only when the challenger's primary metric (mean rRMSE) is
+lower by at least `margin` (relative) and no component's rRMSE is worse by more than `tolerance`
+(relative). A champion that cannot be scored on the current data (other channels or features)
+is never replaced automatically: that needs a person (`gaitgrf registry promote`).
+Every decision, with its numbers, goes to the report file and to the version's tags.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import pandas as pd
+
+from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.core.samples import TARGETS
+from gaitgrf.pipeline.evaluate.run import PRIMARY, component_metrics
+
+if TYPE_CHECKING:
+    from gaitgrf.core.config import PromoteConfig, TuneConfig
+    from gaitgrf.predictor import GrfPredictor
+    from gaitgrf.tracking import Tracker
+
+CHAMPION: Final = "champion"
+CHALLENGER: Final = "challenger"
+PREVIOUS_TAG: Final = "gaitgrf.previous_champion"
+
+
+class PromotionError(GaitGrfError):
+    hint = "`gaitgrf registry show` lists the registered versions and their aliases"
+
+
+@dataclass(frozen=True)
+class Decision:
+    promoted: bool
+    reason: str
+    challenger: dict[str, float]
+    champion: dict[str, float] | None
+    checks: dict[str, bool] = field(default_factory=dict)
+
+
+def decide(
+    challenger: Mapping[str, float],
+    champion: Mapping[str, float] | None,
+    *,
+    margin: float,
+    tolerance: float,
+) -> Decision:
+    """Compare test metrics (lower rRMSE is better); pure, so every rule is unit-tested."""
+    chal = {k: float(v) for k, v in challenger.items()}
+    if champion is None:
+        return Decision(
+            True, "no champion yet: the challenger becomes the first champion", chal, None
+        )
+    champ = {k: float(v) for k, v in champion.items()}
+    checks = {"primary": chal[PRIMARY] <= champ[PRIMARY] * (1.0 - margin)}
+    for name in TARGETS:
+        key = f"{name}_rrmse"
+        checks[key] = chal[key] <= champ[key] * (1.0 + tolerance)
+    if not all(np.isfinite(list(chal.values()))):
+        checks["finite"] = False
+    if all(checks.values()):
+        reason = (
+            f"challenger {PRIMARY} {chal[PRIMARY]:.3f} beats champion {champ[PRIMARY]:.3f} by "
+            f">= {margin:.0%} and no component is worse by more than {tolerance:.0%}"
+        )
+        return Decision(True, reason, chal, champ, checks)
+    failed = [k for k, ok in checks.items() if not ok]
+    reason = (
+        f"champion kept: challenger {PRIMARY} {chal[PRIMARY]:.3f} vs champion "
+        f"{champ[PRIMARY]:.3f}; failed check(s): {', '.join(failed)} "
+        f"(margin {margin:.0%}, tolerance {tolerance:.0%})"
+    )
+    return Decision(False, reason, chal, champ, checks)
+
+
+# --- scoring on the test subjects --------------------------------------------------------------
+def test_metrics(
+    predictor: GrfPredictor, fused_dir: Path, subjects: pd.DataFrame, cfg: TuneConfig
+) -> dict[str, float]:
+    """Pooled component metrics of `predictor` on the hold-out of its own condition's data."""
+    from gaitgrf.core.samples import SampleSet
+    from gaitgrf.pipeline.tune.run import split_subjects
+    from gaitgrf.training.splits import sample_index
+
+    path = fused_dir / predictor.layout / f"{predictor.condition}.npz"
+    if not path.is_file():
+        raise PromotionError(
+            f"{path}: no fused data for layout {predictor.layout!r} and "
+            f"condition {predictor.condition!r}"
+        )
+    samples = SampleSet.load(path)
+    if tuple(samples.channels) != predictor.channels:
+        raise PromotionError(f"{path}: channels differ from those the model was trained on")
+    if tuple(samples.static_names) != predictor.static_names:
+        raise PromotionError(f"{path}: static features differ from the model's")
+    idx = sample_index(samples.groups, split_subjects(samples, subjects, cfg).test)
+    predicted = predictor.predict_arrays(samples.inputs[idx], samples.static[idx])
+    return component_metrics(samples.targets[idx], predicted)
+
+
+def pick_challenger(summaries: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """Best validation score (cv loss) among the tuned studies that logged a model."""
+    usable = [
+        s
+        for s in summaries
+        if s.get("cv_val_loss") is not None and (s.get("mlflow") or {}).get("model_uri")
+    ]
+    if not usable:
+        raise PromotionError("no tuned study has a logged model; run the tune stages first")
+    return min(usable, key=lambda s: float(s["cv_val_loss"]))
+
+
+def load_registered(tracker: Tracker, name: str, version: str) -> GrfPredictor:
+    """The predictor inside a registered pyfunc version (what `models:/name@alias` serves)."""
+    import mlflow.pyfunc
+
+    from gaitgrf.tracking import fluent_uris
+
+    uri = tracker.model_uri(name, version)
+    with fluent_uris(tracker.tracking_uri):
+        model = mlflow.pyfunc.load_model(uri)
+    predictor: GrfPredictor = model.unwrap_python_model().predictor
+    return predictor
+
+
+def promote(
+    *,
+    tracker: Tracker,
+    summaries: Sequence[Mapping[str, Any]],
+    tuned_dir: Path,
+    fused_dir: Path,
+    subjects: pd.DataFrame,
+    tune_cfg: TuneConfig,
+    cfg: PromoteConfig,
+    report_path: Path,
+    log: Any = print,
+) -> dict[str, Any]:
+    """Register the challenger, compare it with the champion, move `champion` if earned."""
+    from gaitgrf.pipeline.tune.run import BUNDLE_DIR
+    from gaitgrf.predictor import GrfPredictor
+
+    name = cfg.model_name
+    best = pick_challenger(summaries)
+    ml = best["mlflow"]
+    existing = [v for v in tracker.versions(name) if v["run_id"] == ml["refit_run_id"]]
+    challenger = GrfPredictor.load(tuned_dir / str(best["study"]) / BUNDLE_DIR)
+    chal_metrics = test_metrics(challenger, fused_dir, subjects, tune_cfg)
+    tags = {
+        "gaitgrf.study": best["study"],
+        "gaitgrf.architecture": best["architecture"],
+        "gaitgrf.condition": best["condition"],
+        "gaitgrf.cv_val_loss": f"{float(best['cv_val_loss']):.5f}",
+        "gaitgrf.data_version": best.get("data_version"),
+        "gaitgrf.git_commit": best.get("git_commit"),
+        **{f"gaitgrf.test.{k}": f"{v:.5f}" for k, v in chal_metrics.items()},
+    }
+    if existing:
+        version = str(existing[-1]["version"])
+        tracker.tag_version(name, version, tags)
+    else:
+        version = tracker.register(name, ml["model_uri"], ml["refit_run_id"], tags)
+    tracker.set_alias(name, CHALLENGER, version)
+    log(
+        f"{name} v{version} ({best['study']}) is the {CHALLENGER}: cv loss "
+        f"{float(best['cv_val_loss']):.4f}, test {PRIMARY} {chal_metrics[PRIMARY]:.3f}"
+    )
+
+    champion_version = tracker.alias_version(name, CHAMPION)
+    champ_metrics: dict[str, float] | None = None
+    if champion_version == version:
+        decision = Decision(
+            False, f"v{version} is already the champion", chal_metrics, chal_metrics
+        )
+    else:
+        incomparable = None
+        if champion_version is not None:
+            try:
+                champ = load_registered(tracker, name, champion_version)
+                champ_metrics = test_metrics(champ, fused_dir, subjects, tune_cfg)
+            except PromotionError as exc:
+                incomparable = str(exc)
+        if incomparable is not None:
+            decision = Decision(
+                False,
+                f"champion v{champion_version} cannot be scored on the current data "
+                f"({incomparable}); champion kept, promote by hand if intended",
+                chal_metrics,
+                None,
+            )
+        else:
+            decision = decide(
+                chal_metrics, champ_metrics, margin=cfg.margin, tolerance=cfg.tolerance
+            )
+    if decision.promoted:
+        tracker.set_alias(name, CHAMPION, version)
+        if champion_version is not None:
+            tracker.tag_version(name, version, {PREVIOUS_TAG: champion_version})
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    tracker.tag_version(
+        name,
+        version,
+        {
+            "gaitgrf.decision": "promoted" if decision.promoted else "not promoted",
+            "gaitgrf.decision_reason": decision.reason,
+            "gaitgrf.decided_at": stamp,
+        },
+    )
+    record = {
+        "decided_at": stamp,
+        "model_name": name,
+        "promoted": decision.promoted,
+        "reason": decision.reason,
+        "checks": decision.checks,
+        "challenger": {
+            "version": version,
+            "study": best["study"],
+            "cv_val_loss": best["cv_val_loss"],
+            "model_uri": ml["model_uri"],
+            "test": decision.challenger,
+        },
+        "champion": {"version": champion_version, "test": decision.champion},
+        "champion_before": champion_version,
+        "champion_after": version if decision.promoted else champion_version,
+        "margin": cfg.margin,
+        "tolerance": cfg.tolerance,
+    }
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(json.dumps(record, indent=2) + "\n")
+    log(("PROMOTED: " if decision.promoted else "not promoted: ") + decision.reason)
+    return record
+
+
+def rollback(tracker: Tracker, name: str) -> tuple[str, str]:
+    """Move `champion` back to the version it replaced; returns (from, to)."""
+    current = tracker.alias_version(name, CHAMPION)
+    if current is None:
+        raise PromotionError(f"registered model {name!r} has no {CHAMPION} to roll back")
+    tags = next(v["tags"] for v in tracker.versions(name) if v["version"] == current)
+    previous = tags.get(PREVIOUS_TAG)
+    if not previous:
+        raise PromotionError(
+            f"{name} v{current} was the first {CHAMPION}: there is no previous one to go back to"
+        )
+    tracker.set_alias(name, CHAMPION, previous)
+    tracker.tag_version(
+        name,
+        current,
+        {
+            "gaitgrf.rolled_back_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+    )
+    return current, previous
+
+
+def read_summaries(tuned_dir: Path, studies: Sequence[str]) -> list[dict[str, Any]]:
+    from gaitgrf.pipeline.tune.run import SUMMARY_FILE
+
+    out = []
+    for study in studies:
+        path = tuned_dir / study / SUMMARY_FILE
+        if not path.is_file():
+            raise PromotionError(f"{path}: missing; run the tune stage of {study}")
+        out.append(json.loads(path.read_text()))
+    return out

@@ -1,0 +1,1 @@
+"""Stage `resample`: filtering, a common rate, gait events and stance/window samples."""

@@ -1,0 +1,351 @@
+"""The `resample` stage: validated cohorts to model-ready sample sets (docs/resampling.md).
+
+For every walking trial: filter each channel at its native rate (`signal`), detect gait events
+from the force plates (the reference, 1 kHz) and from the accelerometers alone (`events`),
+then build the layouts of `ResampleConfig.layouts` (`segmentation`). Static trials are counted and
+skipped. Writes
+
+* `<out>/<layout>.npz` (+ `.json`): one `SampleSet` per layout;
+* `<out>/subjects.csv`: every subject of every cohort, as read (the static features come later);
+* `<out>/events.parquet`: one row per event (cohort, subject, trial, side, kind, source, time_s);
+* the report (JSON, DVC metrics): trials, samples per layout, and force plate vs wearable event
+  agreement per cohort and overall.
+
+The per-trial path is numpy only: no pandas, no loop over samples.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from gaitgrf.core import contract as c
+from gaitgrf.core.config import ConfigError, ResampleConfig
+from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.core.samples import LAYOUTS
+from gaitgrf.core.signal import common_time_base, filter_trial, interp_columns, resample_filtered
+from gaitgrf.io.loader import Cohort, TrialRef, load_cohorts, read_trial
+from gaitgrf.io.trial_file import Trial
+from gaitgrf.pipeline.resample.events import (
+    DEFAULT_WEARABLE_MODEL,
+    KINDS,
+    AgreementTally,
+    Events,
+    WearableModel,
+    contact_mask,
+    force_plate_events,
+    wearable_events_by_side,
+)
+from gaitgrf.pipeline.resample.segmentation import (
+    InputPlan,
+    SampleBlock,
+    TrialBlock,
+    body_weight_n,
+    build_sample_set,
+    input_plan,
+    stance_samples,
+    window_samples,
+)
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+EVENTS_FILE: Final = "events.parquet"
+SUBJECTS_FILE: Final = "subjects.csv"
+#: Tolerance for pairing a wearable event with a force-plate event (s).
+AGREEMENT_TOLERANCE_S: Final = 0.15
+
+
+class ResampleError(GaitGrfError):
+    """The resample stage cannot run on what it was given."""
+
+    hint = "run the validate stage first, or check paths.validated in params.yaml"
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """What one walking trial contributes: events of both feet and samples per layout."""
+
+    plate: Mapping[str, Events]
+    wearable: Mapping[str, Events]
+    blocks: Mapping[str, SampleBlock]
+
+
+def check_config(cfg: ResampleConfig) -> None:
+    """Refuse unknown layouts and filter families before any data is read."""
+    problems = []
+    unknown = sorted(set(cfg.layouts) - set(LAYOUTS))
+    if unknown:
+        problems.append(f"resample.layouts: unknown {unknown} (valid: {', '.join(LAYOUTS)})")
+    families = {f.name for f in c.CHANNEL_FAMILIES}
+    bad = sorted(set(cfg.filter.cutoff_hz) - families)
+    if bad:
+        problems.append(
+            f"resample.filter.cutoff_hz: unknown famil(ies) {bad} "
+            f"(valid: {', '.join(sorted(families))})"
+        )
+    if any(v <= 0 for v in cfg.filter.cutoff_hz.values()):
+        problems.append("resample.filter.cutoff_hz: cut-offs must be positive")
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def process_trial(
+    trial: Trial,
+    weight_n: float,
+    cfg: ResampleConfig,
+    plan: InputPlan,
+    model: WearableModel = DEFAULT_WEARABLE_MODEL,
+) -> TrialResult:
+    """Events (plate and wearable) and sample blocks of one walking trial."""
+    grf = trial.streams[c.STREAM_GRF]
+    acc = trial.streams[c.STREAM_ACC]
+    fz = {s: grf.channel(c.grf_channel(s, "z")) for s in c.SIDES}
+    plate = {s: force_plate_events(grf.time, fz[s], cfg.events) for s in c.SIDES}
+    wearable = wearable_events_by_side(acc, model)
+    # Only what samples are made of: inputs of either foot and the GRF (COP is not used).
+    needed = {ch for side in c.SIDES for ch in plan.sources[side]}
+    needed |= {c.grf_channel(s, ax) for s in c.SIDES for ax in c.AXES}
+    filtered = filter_trial(trial, cfg.filter, needed)
+    blocks: dict[str, SampleBlock] = {}
+    grid = common_time_base(trial, cfg.rate_hz)
+    if "stance" in cfg.layouts:
+        stances = {s: np.stack([e.heel_strikes, e.toe_offs], axis=1) for s, e in plate.items()}
+        span = (float(grid[0]), float(grid[-1])) if grid.size else (0.0, -1.0)
+        blocks["stance"] = stance_samples(
+            filtered, stances, plan, weight_n, cfg.stance_points, span
+        )
+    if "window" in cfg.layouts:
+        resampled = resample_filtered(trial, filtered, cfg.rate_hz)
+        on = {
+            s: interp_columns(grf.time, contact_mask(grf.time, fz[s], cfg.events), grid) >= 0.5
+            for s in c.SIDES
+        }
+        blocks["window"] = window_samples(
+            resampled, on, plan, weight_n, cfg.window.length_s, cfg.window.stride_s
+        )
+    return TrialResult(plate, wearable, blocks)
+
+
+# --- the stage ---------------------------------------------------------------------------------
+def _common_channels(refs: list[TrialRef]) -> set[str]:
+    sets = [set(ref.metadata.get("channels", {})) for ref in refs]
+    return set.intersection(*sets) if sets else set()
+
+
+def _masses(cohorts: list[Cohort]) -> dict[tuple[str, str], float]:
+    out = {}
+    for cohort in cohorts:
+        ids = cohort.subjects["subject_id"].to_numpy()
+        mass = cohort.subjects["mass_kg"].to_numpy(dtype=float)
+        out.update({(cohort.cohort_id, str(s)): float(m) for s, m in zip(ids, mass, strict=True)})
+    return out
+
+
+class _EventRows:
+    """Columns of events.parquet, filled per trial with numpy arrays."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[str, str, str, str, str, str, np.ndarray]] = []
+
+    def add(self, ref: TrialRef, source: str, events: Mapping[str, Events]) -> None:
+        for side, ev in events.items():
+            for kind in KINDS:
+                times = ev.of_kind(kind)
+                if times.size:
+                    self.parts.append(
+                        (ref.cohort_id, ref.subject_id, ref.trial_id, side, kind, source, times)
+                    )
+
+    def table(self) -> pa.Table:
+        sizes = [p[6].size for p in self.parts]
+        columns: dict[str, pa.Array] = {}
+        for k, name in enumerate(("cohort_id", "subject_id", "trial_id", "side", "kind", "source")):
+            values = np.repeat(np.array([p[k] for p in self.parts], dtype=object), sizes)
+            columns[name] = pa.array(values, type=pa.string()).dictionary_encode()
+        times = np.concatenate([p[6] for p in self.parts]) if self.parts else np.empty(0)
+        columns["time_s"] = pa.array(times, type=pa.float64())
+        return pa.table(columns)
+
+
+class _Accumulator:
+    """What the stage collects over trials, in trial order: samples, events, counts."""
+
+    def __init__(self, layouts: list[str]) -> None:
+        self.layouts = layouts
+        self.blocks: dict[str, list[TrialBlock]] = {layout: [] for layout in layouts}
+        self.tallies: dict[str, AgreementTally] = {}
+        self.counts: dict[str, dict[str, Any]] = {}
+        self.rows = _EventRows()
+
+    def start_cohort(self, cohort: Cohort) -> None:
+        self.tallies[cohort.cohort_id] = AgreementTally()
+        self.counts[cohort.cohort_id] = {
+            "subjects": len(cohort.subjects),
+            "trials_in": len(cohort.trials),
+            "walking_trials": 0,
+            "static_trials_skipped": 0,
+            "plate_stances": 0,
+            "samples": dict.fromkeys(self.layouts, 0),
+            "samples_dropped_nan": dict.fromkeys(self.layouts, 0),
+        }
+
+    def add_static(self, ref: TrialRef) -> None:
+        self.counts[ref.cohort_id]["static_trials_skipped"] += 1
+        log.info("resample: %s/%s static, skipped", ref.cohort_id, ref.trial_id)
+
+    def add_walking(self, ref: TrialRef, result: TrialResult) -> None:
+        info = self.counts[ref.cohort_id]
+        info["walking_trials"] += 1
+        for side in c.SIDES:
+            self.tallies[ref.cohort_id].add(
+                result.plate[side], result.wearable[side], AGREEMENT_TOLERANCE_S
+            )
+            info["plate_stances"] += int(result.plate[side].heel_strikes.size)
+        self.rows.add(ref, "plate", result.plate)
+        self.rows.add(ref, "wearable", result.wearable)
+        for layout, block in result.blocks.items():
+            self.blocks[layout].append(
+                TrialBlock(ref.cohort_id, ref.subject_id, ref.trial_id, block)
+            )
+            info["samples"][layout] += len(block)
+            info["samples_dropped_nan"][layout] += block.dropped
+        log.info(
+            "resample: %s/%s %s",
+            ref.cohort_id,
+            ref.trial_id,
+            ", ".join(f"{k} {len(b)}" for k, b in result.blocks.items()),
+        )
+
+
+def resample_cohorts(
+    validated_dir: Path,
+    out_dir: Path,
+    report_path: Path,
+    cfg: ResampleConfig,
+    *,
+    progress: Progress | None = None,
+    model: WearableModel = DEFAULT_WEARABLE_MODEL,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Run the stage over every cohort in `validated_dir`; returns the report (also written).
+
+    `progress(done, total)` is called after every trial (static ones included), in trial order.
+    Trials are read and processed by `workers` threads (default: up to 4, one per CPU; the
+    heavy parts, Parquet reading and filtering, release the GIL); results are gathered in
+    trial order, so the output does not depend on `workers`.
+    """
+    started = time.perf_counter()
+    check_config(cfg)
+    if not Path(validated_dir).is_dir():
+        raise ResampleError(f"{validated_dir}: folder of validated cohorts not found")
+    cohorts = load_cohorts(Path(validated_dir), read_trials=False)
+    if not cohorts:
+        raise ResampleError(f"{validated_dir}: no cohort to resample")
+    walking = [r for co in cohorts for r in co.trials if r.kind == "walking"]
+    if not walking:
+        raise ResampleError(f"{validated_dir}: no walking trial in any cohort")
+    plan = input_plan(_common_channels(walking))
+    masses = _masses(cohorts)
+    total = sum(len(co.trials) for co in cohorts)
+    done = 0
+
+    layouts = [layout for layout in LAYOUTS if layout in cfg.layouts]
+    collected = _Accumulator(layouts)
+    ordered = [(co, sorted(co.trials, key=lambda r: r.trial_id)) for co in cohorts]
+    todo = [r for _, refs in ordered for r in refs if r.kind == "walking"]
+
+    def work(ref: TrialRef) -> TrialResult:
+        weight = body_weight_n(masses[(ref.cohort_id, ref.subject_id)])
+        return process_trial(read_trial(ref), weight, cfg, plan, model)
+
+    n_workers = max(1, workers if workers is not None else min(4, os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=n_workers) as pool:
+        results = pool.map(work, todo) if n_workers > 1 else map(work, todo)
+        try:
+            for cohort, refs in ordered:
+                collected.start_cohort(cohort)
+                for ref in refs:
+                    done += 1
+                    if ref.kind == "walking":
+                        collected.add_walking(ref, next(results))
+                    else:
+                        collected.add_static(ref)
+                    if progress is not None:
+                        progress(done, total)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)  # do not finish the other trials
+            raise
+    blocks, tallies, counts = collected.blocks, collected.tallies, collected.counts
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    provenance = {
+        "stage": "resample",
+        "source": str(validated_dir),
+        "cohorts": sorted(counts),
+        "trials": {cid: info["walking_trials"] for cid, info in counts.items()},
+        "params": cfg.model_dump(mode="json"),
+        "events": f"force plate, vertical GRF > {cfg.events.force_threshold_n:g} N",
+        "wearable_model": _jsonable(asdict(model)),
+    }
+    points = {"stance": cfg.stance_points, "window": round(cfg.window.length_s * cfg.rate_hz)}
+    rates = {"stance": float(cfg.stance_points), "window": float(cfg.rate_hz)}
+    for layout in LAYOUTS:
+        path = out_dir / f"{layout}.npz"
+        if layout not in layouts:  # a layout no longer asked for leaves no stale file
+            path.unlink(missing_ok=True)
+            path.with_suffix(".json").unlink(missing_ok=True)
+            continue
+        samples = build_sample_set(
+            layout, rates[layout], plan.names, points[layout], blocks.pop(layout), provenance
+        )
+        samples.save(path)
+    subjects = pd.concat([co.subjects for co in cohorts], ignore_index=True)
+    subjects.to_csv(out_dir / SUBJECTS_FILE, index=False)
+    pq.write_table(collected.rows.table(), out_dir / EVENTS_FILE)
+
+    overall = AgreementTally()
+    for tally in tallies.values():
+        overall.extend(tally)
+    for cid, info in counts.items():
+        info["event_agreement"] = tallies[cid].summary()
+    report = {
+        "trials_in": sum(i["trials_in"] for i in counts.values()),
+        "walking_trials": sum(i["walking_trials"] for i in counts.values()),
+        "static_trials_skipped": sum(i["static_trials_skipped"] for i in counts.values()),
+        "plate_stances": sum(i["plate_stances"] for i in counts.values()),
+        "samples": {k: sum(i["samples"][k] for i in counts.values()) for k in layouts},
+        "samples_dropped_nan": {
+            k: sum(i["samples_dropped_nan"][k] for i in counts.values()) for k in layouts
+        },
+        "channels": len(plan.names),
+        "event_agreement": overall.summary(),
+        "agreement_tolerance_ms": AGREEMENT_TOLERANCE_S * 1e3,
+        "cohorts": counts,
+    }
+    report_path = Path(report_path)
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(json.dumps(report, indent=2) + "\n")
+    log.info("resample: done in %.1f s", time.perf_counter() - started)
+    return {**report, "elapsed_s": round(time.perf_counter() - started, 3)}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    return value

@@ -1,0 +1,2 @@
+"""Stage `validate`: per-trial metrics, Great Expectations suites, quarantine and the validated
+copy."""

@@ -1,0 +1,1 @@
+"""Using a trained model: per-step prediction of recordings and ONNX export."""

@@ -1,0 +1,1 @@
+"""What fits a network: the training loop, subject-wise splits, normalisation, ImageNet weights."""
