@@ -282,7 +282,7 @@ def naive_validate(spec: dict[str, Any]) -> dict[str, Any]:
 
     from gaitgrf.core import contract as c
     from gaitgrf.core.config import Params
-    from gaitgrf.pipeline.validate.run import trial_checks
+    from gaitgrf.pipeline.validate.checks import trial_checks
 
     params = Params()
     setup_start = time.perf_counter()

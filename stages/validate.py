@@ -19,7 +19,8 @@ from rich.table import Table
 
 from gaitgrf.core.config import load_params
 from gaitgrf.core.errors import GaitGrfError
-from gaitgrf.pipeline.validate.run import ValidationFailed, ValidationSummary, validate_cohorts
+from gaitgrf.pipeline.validate.report import ValidationSummary
+from gaitgrf.pipeline.validate.run import ValidationFailed, validate_cohorts
 
 _SHOWN = 8
 

@@ -21,14 +21,10 @@ from gaitgrf.core.config import ConfigError, ContractConfig, SynthConfig, Valida
 from gaitgrf.io.cohort_store import sha256_file
 from gaitgrf.io.loader import load_cohort, load_cohorts, read_trial
 from gaitgrf.io.trial_file import Trial
-from gaitgrf.pipeline.validate.run import (
-    ValidationSummary,
-    subject_checks,
-    trial_checks,
-    trial_metrics,
-    validate_cohorts,
-)
-from gaitgrf.pipeline.validate.trial_metrics import METRIC_COLUMNS
+from gaitgrf.pipeline.validate.checks import subject_checks, trial_checks
+from gaitgrf.pipeline.validate.report import ValidationSummary
+from gaitgrf.pipeline.validate.run import validate_cohorts
+from gaitgrf.pipeline.validate.trial_metrics import METRIC_COLUMNS, trial_metrics
 from gaitgrf.synth import generate_cohort
 
 CONFIG = SynthConfig(
@@ -229,13 +225,13 @@ def test_subjects_suite_catches_what_it_checks(tmp_path: Path) -> None:
     """The loader refuses such tables first; the suite is the second line (and the docs)."""
     from cohort_factory import subject_rows
 
-    from gaitgrf.pipeline.validate.run import _run_suites
+    from gaitgrf.pipeline.validate.gx import run_suites
 
     rows = subject_rows("a") + subject_rows("b")
     rows[1] = {**rows[1], "subject_id": "S01", "mass_kg": 900.0, "sex": "x"}  # dup, lb?, typo
     subjects = pd.DataFrame(rows, columns=list(c.SUBJECT_COLUMNS))
     metrics = pd.DataFrame(columns=list(METRIC_COLUMNS))
-    result = _run_suites(subjects, metrics, subject_checks(), [], tmp_path / "docs")
+    result = run_suites(subjects, metrics, subject_checks(), [], tmp_path / "docs")
     assert not result.subjects_ok
     failed = {str(f["column"]) for f in result.subject_failures}
     assert failed == {"['cohort_id', 'subject_id']", "mass_kg", "sex"}

@@ -113,6 +113,7 @@ def trial_metrics(
 
 # --- time bases ------------------------------------------------------------------------------
 def _time_metrics(streams: Iterable[Stream]) -> dict[str, Any]:
+    """Whether every time base strictly increases, and the stream whose rate is furthest off."""
     monotonic = True
     worst, worst_stream = 0.0, ""
     for s in streams:
@@ -135,6 +136,7 @@ def _time_metrics(streams: Iterable[Stream]) -> dict[str, Any]:
 
 
 def _nan_metrics(streams: Iterable[Stream]) -> dict[str, Any]:
+    """The largest share of missing samples over the channels that may not have gaps."""
     worst, channel = 0.0, None
     for s in streams:
         idx = [j for j, ch in enumerate(s.channels) if _family(ch) in _STRICT_FAMILIES]
@@ -149,6 +151,7 @@ def _nan_metrics(streams: Iterable[Stream]) -> dict[str, Any]:
 
 # --- accelerometers --------------------------------------------------------------------------
 def _acc_metrics(acc: Stream, rules: ValidateConfig) -> dict[str, Any]:
+    """Range, clipping, median |a| and liveliness per sensor, each with the worst sensor named."""
     names = set(acc.channels)
     locations = [
         loc for loc in _ACC_LOCATIONS if all(c.acc_channel(loc, ax) in names for ax in c.AXES)
@@ -192,6 +195,7 @@ def _acc_metrics(acc: Stream, rules: ValidateConfig) -> dict[str, Any]:
 
 # --- joint angles ----------------------------------------------------------------------------
 def _angle_metrics(kin: Stream) -> dict[str, Any]:
+    """The largest absolute joint angle and its channel (radians or wrapping show up here)."""
     idx = [j for j, ch in enumerate(kin.channels) if _family(ch) == "joint_angle"]
     if not idx or kin.data.shape[0] == 0:
         return {}
@@ -206,6 +210,7 @@ def _angle_metrics(kin: Stream) -> dict[str, Any]:
 
 # --- force plates ----------------------------------------------------------------------------
 def _grf_metrics(grf: Stream, kind: str, mass: float) -> dict[str, Any]:
+    """Vertical GRF in body weights: peak and stances while walking, the mean while standing."""
     names = set(grf.channels)
     sides = [s for s in c.SIDES if c.grf_channel(s, "z") in names]
     if not sides:
@@ -252,11 +257,13 @@ def _stance_durations(time: np.ndarray, contact: np.ndarray) -> np.ndarray:
 
 # --- helpers ---------------------------------------------------------------------------------
 def _family(channel: str) -> str | None:
+    """The channel family's name, or None for a name outside the contract."""
     family = c.family_of(channel)
     return family.name if family is not None else None
 
 
 def _float(value: Any) -> float:
+    """A subject cell as a number; empty or text becomes NaN, so the checks see it missing."""
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -264,10 +271,12 @@ def _float(value: Any) -> float:
 
 
 def _nanargmin(x: np.ndarray) -> int:
+    """Index of the smallest value ignoring NaN (0 when all are NaN, without a warning)."""
     return int(np.argmin(np.where(np.isnan(x), np.inf, x)))
 
 
 def _nanargmax(x: np.ndarray) -> int:
+    """Index of the largest value ignoring NaN (0 when all are NaN, without a warning)."""
     return int(np.argmax(np.where(np.isnan(x), -np.inf, x)))
 
 
