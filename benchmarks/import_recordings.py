@@ -23,7 +23,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from gaitgrf.ingest.convert import import_recordings
+from gaitgrf.ingest.cohort import import_recordings
 
 ROOT = Path(__file__).resolve().parents[1]
 C3D = {"PIG": "btk_PiG_Motion-FlatFoot-Full", "FW": "btk_FunctionalWalk", "KTK": "ktk_walk"}

@@ -243,7 +243,7 @@ def import_(
 
     CSV/Parquet tables need a YAML column mapping (units, force convention); docs/importing.md.
     """
-    from gaitgrf.ingest.convert import import_recordings
+    from gaitgrf.ingest.cohort import import_recordings
 
     cfg = _params(params)
     start = time.perf_counter()

@@ -15,9 +15,10 @@ import pytest
 
 from gaitgrf.core import contract as c
 from gaitgrf.core.errors import CohortExistsError, ContractError
-from gaitgrf.ingest.convert import ImportOptions, import_recordings
+from gaitgrf.ingest.cohort import import_recordings
 from gaitgrf.ingest.formats.opensim import read_opensim
 from gaitgrf.ingest.formats.recording import RecordingError
+from gaitgrf.ingest.options import ImportOptions
 from gaitgrf.io.loader import load_cohort, read_trial
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"

@@ -11,7 +11,7 @@ from gaitgrf.core import contract as c
 from gaitgrf.core.sensors import GRAVITY
 from gaitgrf.ingest.convert import convert_recording
 from gaitgrf.ingest.formats.opensim import read_external_forces, read_mot, read_opensim, read_trc
-from gaitgrf.ingest.segment_model import joint_angles
+from gaitgrf.ingest.segment_model.frames import joint_angles
 
 SUBJECT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "opensim" / "Subject4"
 pytestmark = pytest.mark.skipif(not SUBJECT.is_dir(), reason=f"no shared data at {SUBJECT}")

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from gaitgrf.core import contract as c
-from gaitgrf.ingest.convert import convert_recording, import_recordings
+from gaitgrf.ingest.cohort import import_recordings
+from gaitgrf.ingest.convert import convert_recording
 from gaitgrf.ingest.formats.opensim import read_opensim
 from gaitgrf.ingest.formats.recording import RecordingError
 from gaitgrf.ingest.formats.tabular import read_table

@@ -14,14 +14,10 @@ import pytest
 from gaitgrf.core import contract as c
 from gaitgrf.core.config import SynthConfig
 from gaitgrf.core.sensors import GRAVITY, SENSOR_SITES, segment_angles, segment_rotation
-from gaitgrf.ingest.segment_model import (
-    Body,
-    build_body,
-    fill_gaps,
-    knee_alignment_deg,
-    long_gaps,
-    match_markers,
-)
+from gaitgrf.ingest.segment_model.cleaning import fill_gaps, long_gaps
+from gaitgrf.ingest.segment_model.frames import Body, knee_alignment_deg
+from gaitgrf.ingest.segment_model.landmarks import build_body
+from gaitgrf.ingest.segment_model.markers import match_markers
 from gaitgrf.ingest.virtual_imu import LOCATIONS, site_trajectory, virtual_accelerometers
 from gaitgrf.synth import kinematics
 from gaitgrf.synth.population import draw_subject
@@ -136,7 +132,7 @@ def test_marker_angles_read_the_generators_angles_back() -> None:
     style = kinematics.draw_style(np.random.default_rng(0))
     legs = {s: kinematics.joint_angles(phases[s], s, subject, style, 1.3) for s in c.SIDES}
     motion = kinematics.body_motion(kinematics.pelvis_angles(phases["l"]), legs, subject)
-    from gaitgrf.ingest.segment_model import joint_angles
+    from gaitgrf.ingest.segment_model.frames import joint_angles
 
     angles = joint_angles(Body({}, dict(motion.rotations), {}))
     for side in c.SIDES:

@@ -17,10 +17,11 @@ import pytest
 from gaitgrf.core import contract as c
 from gaitgrf.core.config import ContractConfig, FuseConfig, ResampleConfig, ValidateConfig
 from gaitgrf.core.sensors import GRAVITY
-from gaitgrf.ingest.convert import ImportResult, TrialReport, convert_recording, import_recordings
+from gaitgrf.ingest.cohort import ImportResult, import_recordings
+from gaitgrf.ingest.convert import TrialReport, convert_recording
 from gaitgrf.ingest.formats.c3d import read_c3d
 from gaitgrf.ingest.formats.recording import RecordingError
-from gaitgrf.ingest.segment_model import Body
+from gaitgrf.ingest.segment_model.frames import Body
 from gaitgrf.io.loader import Cohort, load_cohort, read_trial
 from gaitgrf.io.trial_file import Trial
 from gaitgrf.pipeline.fuse.run import fuse

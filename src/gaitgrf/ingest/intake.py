@@ -1,7 +1,7 @@
 """New cohorts arriving: validated first, then added, versioned and committed, or rejected whole.
 
 `add_cohort(src, ...)` takes a folder in the contract format (subjects.csv, manifest.json,
-trials/) or a folder of lab recordings (imported through `gaitgrf.ingest.convert`) and:
+trials/) or a folder of lab recordings (imported through `gaitgrf.ingest.cohort`) and:
 
 1. builds the candidate cohort in a scratch folder (never under `data/raw/`);
 2. refuses a cohort id that exists already (folder or `.dvc` file): adding twice is an error;
@@ -121,7 +121,7 @@ def _candidate(
             f"{src}: not a contract cohort (no {c.SUBJECTS_FILE} + {c.MANIFEST_FILE}); to import "
             "recordings give the new cohort an id with --cohort"
         )
-    from gaitgrf.ingest.convert import import_recordings
+    from gaitgrf.ingest.cohort import import_recordings
 
     report(f"importing recordings from {src} as cohort {cohort_id}")
     import_recordings(src, cohort_id, raw, subjects_file)

@@ -18,7 +18,7 @@ import numpy as np
 
 from gaitgrf.core import contract as c
 from gaitgrf.core.sensors import REFERENCE_HEIGHT_M, SENSOR_SITES, specific_force
-from gaitgrf.ingest.segment_model import Body
+from gaitgrf.ingest.segment_model.frames import Body
 from gaitgrf.io.trial_file import Stream
 
 #: Locations written for imported recordings: the contract's required five plus the feet.

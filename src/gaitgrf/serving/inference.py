@@ -51,7 +51,7 @@ from gaitgrf.pipeline.resample.events import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from gaitgrf.ingest.convert import ImportOptions
+    from gaitgrf.ingest.options import ImportOptions
     from gaitgrf.predictor import GrfPredictor
 
 DEFAULT_MODEL_URI: Final = "models:/gaitgrf@champion"
@@ -116,7 +116,7 @@ class SubjectInfo:
 
 def subject_from_file(path: Path, subject_id: str | None = None) -> SubjectInfo:
     """The subject `subject_id` of a subjects CSV (the importer's format), or its only row."""
-    from gaitgrf.ingest.convert import read_subjects_file
+    from gaitgrf.ingest.subjects import read_subjects_file
 
     rows = read_subjects_file(Path(path))
     if subject_id is None:
@@ -189,8 +189,9 @@ def read_input(
     options: ImportOptions | None = None,
 ) -> LoadedTrial:
     """A recording (through the importer) or a contract trial file, as a contract `Trial`."""
-    from gaitgrf.ingest.convert import ImportOptions, convert_recording, read_recording
+    from gaitgrf.ingest.convert import convert_recording, read_recording
     from gaitgrf.ingest.formats.tabular import find_mapping
+    from gaitgrf.ingest.options import ImportOptions
     from gaitgrf.io.loader import read_trial
 
     path = Path(path)
@@ -220,7 +221,7 @@ def read_input(
 
 
 def _safe(text: str) -> str:
-    from gaitgrf.ingest.convert import _safe_id
+    from gaitgrf.ingest.cohort import _safe_id
 
     return _safe_id(text)
 

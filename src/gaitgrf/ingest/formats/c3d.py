@@ -157,12 +157,41 @@ def read_c3d(path: Path) -> Recording:
     if rate <= 0 or n_frames < 2:
         raise reject(file, "file_unreadable", "no point frames (or no point rate) in the file")
     labels = _labels(params, points.shape[1])
+    outputs = _output_labels(params)
+    unit = _marker_unit(file, params)
+    markers, angles = _markers_and_angles(file, params, points, labels, outputs, _LENGTH_TO_M[unit])
+
+    # The file's own clock (first frame / rate), so C3D event times line up with the samples.
+    t0 = float(header["points"].get("first_frame", 0)) / rate
+    time = t0 + np.arange(n_frames) / rate
+    plates = _plates(file, data, header, n_frames, rate, t0)
+    mass, height = _mass_height(params)
+    return Recording(
+        source=file,
+        marker_rate_hz=rate,
+        marker_time=time,
+        markers=markers,
+        plates=plates,
+        angles=angles,
+        angle_source="c3d_plug_in_gait" if angles else None,
+        mass_kg=mass,
+        height_m=height,
+        info=_info(params, unit, mass),
+    )
+
+
+def _output_labels(params: dict[str, Any]) -> set[str]:
+    """POINT labels that name model outputs (angles, forces...), not marker positions."""
     outputs: set[str] = set()
     for group in _OUTPUT_GROUPS:
         value = _param(params, "POINT", group)
         if isinstance(value, list):
             outputs |= {str(v).strip() for v in value}
+    return outputs
 
+
+def _marker_unit(file: str, params: dict[str, Any]) -> str:
+    """POINT:UNITS, refused unless it is a length unit this reader knows."""
     unit = _first_str(_param(params, "POINT", "UNITS"))
     if unit not in _LENGTH_TO_M:
         raise reject(
@@ -172,8 +201,21 @@ def read_c3d(path: Path) -> Recording:
             "be determined",
             channel="POINT:UNITS",
         )
-    scale = _LENGTH_TO_M[unit]
+    return unit
 
+
+def _markers_and_angles(
+    file: str,
+    params: dict[str, Any],
+    points: np.ndarray,
+    labels: list[str],
+    outputs: set[str],
+    scale: float,
+) -> tuple[dict[str, np.ndarray], dict[tuple[str, str, str], np.ndarray]]:
+    """Marker trajectories (m, NaN where not seen) and Plug-in Gait angles (deg) by label.
+
+    Other model outputs (forces, moments, powers, unlisted angles) are skipped.
+    """
     markers: dict[str, np.ndarray] = {}
     angles: dict[tuple[str, str, str], np.ndarray] = {}
     angle_unit = _first_str(_param(params, "POINT", "ANGLE_UNITS"))
@@ -199,12 +241,11 @@ def read_c3d(path: Path) -> Recording:
         # Exact zeros are how several systems write "not seen".
         xyz[np.all(xyz == 0.0, axis=1)] = np.nan
         markers[label] = xyz * scale
+    return markers, angles
 
-    # The file's own clock (first frame / rate), so C3D event times line up with the samples.
-    t0 = float(header["points"].get("first_frame", 0)) / rate
-    time = t0 + np.arange(n_frames) / rate
-    plates = _plates(file, data, header, n_frames, rate, t0)
-    mass, height = _mass_height(params)
+
+def _info(params: dict[str, Any], unit: str, mass: float | None) -> dict[str, Any]:
+    """Lab facts kept in the trial metadata: joint widths, events, unit-less weight, static flag."""
     info: dict[str, Any] = {"format": "c3d", "point_unit": unit}
     widths = {}
     for side, letter in (("l", "L"), ("r", "R")):
@@ -226,18 +267,7 @@ def read_c3d(path: Path) -> Recording:
     static_flag = _first_number(_param(params, "SUBJECTS", "IS_STATIC"))
     if static_flag is not None:
         info["is_static"] = bool(static_flag)
-    return Recording(
-        source=file,
-        marker_rate_hz=rate,
-        marker_time=time,
-        markers=markers,
-        plates=plates,
-        angles=angles,
-        angle_source="c3d_plug_in_gait" if angles else None,
-        mass_kg=mass,
-        height_m=height,
-        info=info,
-    )
+    return info
 
 
 def _pig_angle(label: str) -> tuple[str, str] | None:

@@ -25,6 +25,7 @@ in the same folder or any parent folder up to the import's source folder.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -99,49 +100,85 @@ def _read_table(path: Path) -> Any:
         raise reject(str(path), "file_unreadable", f"not a readable table ({exc})") from None
 
 
+@dataclass(frozen=True)
+class _Columns:
+    """The table's columns as the mapping names them; a missing or non-numeric one is refused."""
+
+    frame: Any
+    file: str
+    mapping_path: Path
+
+    def column(self, name: Any, what: str) -> np.ndarray:
+        if not isinstance(name, str) or name not in self.frame.columns:
+            raise reject(
+                self.file,
+                "file_unreadable",
+                f"column {name!r} ({what}) named in {self.mapping_path.name} is not in the table",
+                channel=str(name),
+            )
+        try:
+            return np.asarray(self.frame[name], dtype=float)
+        except (TypeError, ValueError):
+            raise reject(self.file, "file_unreadable", "non-numeric values", channel=name) from None
+
+    def xyz(self, names: Any, what: str) -> np.ndarray:
+        if not isinstance(names, list) or len(names) != 3:
+            raise reject(
+                str(self.mapping_path),
+                "file_unreadable",
+                f"{what}: three columns (x, y, z) expected",
+            )
+        return np.stack([self.column(n, what) for n in names], axis=1)
+
+
 def read_table(path: Path, mapping_path: Path) -> Recording:
     """Markers, plates and angles of a CSV/Parquet export as described by its mapping."""
     path, mapping_path = Path(path), Path(mapping_path)
     file = str(path)
     mapping = _load_mapping(mapping_path)
-    frame = _read_table(path)
+    cols = _Columns(_read_table(path), file, mapping_path)
+    time, rate = _time(mapping, cols)
+    length = _unit(mapping, file, "length", _LENGTH_TO_M)
+    markers = {
+        str(name): cols.xyz(names, f"marker {name}") * length
+        for name, names in (mapping.get("markers") or {}).items()
+    }
+    plates = _plates(mapping, cols, time, rate, length)
+    angles = _angles(mapping, cols)
+    return Recording(
+        source=file,
+        marker_rate_hz=rate,
+        marker_time=time,
+        markers=markers,
+        plates=tuple(plates),
+        angles=angles,
+        angle_source="table export" if angles else None,
+        lab_up=_up(mapping, mapping_path),
+        info={"format": path.suffix.lower().lstrip("."), "mapping": str(mapping_path)},
+    )
 
-    def column(name: Any, what: str) -> np.ndarray:
-        if not isinstance(name, str) or name not in frame.columns:
-            raise reject(
-                file,
-                "file_unreadable",
-                f"column {name!r} ({what}) named in {mapping_path.name} is not in the table",
-                channel=str(name),
-            )
-        try:
-            return np.asarray(frame[name], dtype=float)
-        except (TypeError, ValueError):
-            raise reject(file, "file_unreadable", "non-numeric values", channel=name) from None
 
-    def xyz(names: Any, what: str) -> np.ndarray:
-        if not isinstance(names, list) or len(names) != 3:
-            raise reject(
-                str(mapping_path), "file_unreadable", f"{what}: three columns (x, y, z) expected"
-            )
-        return np.stack([column(n, what) for n in names], axis=1)
-
+def _time(mapping: dict[str, Any], cols: _Columns) -> tuple[np.ndarray, float]:
+    """The time column in seconds (strictly increasing) and the median sampling rate."""
+    file = cols.file
     time_spec = mapping.get("time") or {}
     time_unit = time_spec.get("unit")
     if time_unit not in _TIME_TO_S:
         raise reject(
             file, "unknown_unit", f"time unit {time_unit!r} is not s or ms", channel="time.unit"
         )
-    time = column(time_spec.get("column"), "time") * _TIME_TO_S[time_unit]
+    time = cols.column(time_spec.get("column"), "time") * _TIME_TO_S[time_unit]
     if time.size < 2 or not np.all(np.diff(time) > 0):
         raise reject(file, "file_unreadable", "time must strictly increase", channel="time")
     rate = round(1.0 / float(np.median(np.diff(time))), 6)
+    return time, rate
 
-    length = _unit(mapping, file, "length", _LENGTH_TO_M)
-    markers = {
-        str(name): xyz(cols, f"marker {name}") * length
-        for name, cols in (mapping.get("markers") or {}).items()
-    }
+
+def _plates(
+    mapping: dict[str, Any], cols: _Columns, time: np.ndarray, rate: float, length: float
+) -> list[ForcePlate]:
+    """The mapped plates; their force convention (`force_on`) must be stated, never guessed."""
+    file, mapping_path = cols.file, cols.mapping_path
     plates = []
     specs = mapping.get("plates") or []
     if specs:
@@ -164,26 +201,36 @@ def read_table(path: Path, mapping_path: Path) -> Recording:
                     name=f"FP{i + 1}",
                     rate_hz=rate,
                     time=time,
-                    force=sign * xyz(spec.get("force"), f"plate {i + 1} force") * force_unit,
-                    cop=xyz(spec.get("cop"), f"plate {i + 1} cop") * length,
+                    force=sign * cols.xyz(spec.get("force"), f"plate {i + 1} force") * force_unit,
+                    cop=cols.xyz(spec.get("cop"), f"plate {i + 1} cop") * length,
                     declared_side=declared if foot is not None else None,
                 )
             )
+    return plates
+
+
+def _angles(mapping: dict[str, Any], cols: _Columns) -> dict[tuple[str, str, str], np.ndarray]:
+    """Mapped joint angles (deg), keyed like the contract's angle channels."""
     angles: dict[tuple[str, str, str], np.ndarray] = {}
     angle_map = mapping.get("angles") or {}
     if angle_map:
-        factor = _unit(mapping, file, "angle", _ANGLE_TO_DEG)
+        factor = _unit(mapping, cols.file, "angle", _ANGLE_TO_DEG)
         for channel, col in angle_map.items():
             parts = str(channel).split("_")
             if c.family_of(str(channel)) is None or parts[0] != "angle" or len(parts) != 4:
                 raise reject(
-                    str(mapping_path),
+                    str(cols.mapping_path),
                     "file_unreadable",
                     f"{channel!r} is not a contract joint-angle channel (angle_<joint>_<side>_"
                     "<plane>)",
                     channel=str(channel),
                 )
-            angles[(parts[1], parts[2], parts[3])] = column(col, str(channel)) * factor
+            angles[(parts[1], parts[2], parts[3])] = cols.column(col, str(channel)) * factor
+    return angles
+
+
+def _up(mapping: dict[str, Any], mapping_path: Path) -> np.ndarray | None:
+    """The lab's vertical axis when the mapping states it (`up: +z`), else None."""
     up = None
     if "up" in mapping:
         axis = str(mapping["up"]).strip().lower()
@@ -193,14 +240,4 @@ def read_table(path: Path, mapping_path: Path) -> Recording:
             )
         up = np.zeros(3)
         up[_AXES[axis]] = -1.0 if axis.startswith("-") else 1.0
-    return Recording(
-        source=file,
-        marker_rate_hz=rate,
-        marker_time=time,
-        markers=markers,
-        plates=tuple(plates),
-        angles=angles,
-        angle_source="table export" if angles else None,
-        lab_up=up,
-        info={"format": path.suffix.lower().lstrip("."), "mapping": str(mapping_path)},
-    )
+    return up
