@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     from gaitgrf.pipeline.evaluate import run as ev
-    from gaitgrf.pipeline.fuse.run import read_subjects
+    from gaitgrf.pipeline.fuse.features import read_subjects
     from gaitgrf.pipeline.tune.run import study_names
     from gaitgrf.tracking import Tracker
     from stages import context
