@@ -8,7 +8,7 @@
    *virtual accelerometers* from the markers. A contract trial file (`.parquet` without a
    mapping) is read as it is. No force plate is needed.
 2. `predict_trial`: steps come from the wearable event detector alone
-   (`events.wearable_events_by_side`); the samples are built exactly as the pipeline builds them
+   (`wearable.wearable_events_by_side`); the samples are built exactly as the pipeline builds them
    (`signal.filter_trial`, `segmentation.input_plan` / `stance_samples` / `window_samples`: the
    same filters, the ipsi/contra naming and the right-foot mirroring), with the channels, layout,
    length and static features the model's bundle names (`features.static_features`). Window
@@ -41,9 +41,9 @@ from gaitgrf.core.errors import GaitGrfError
 from gaitgrf.core.samples import TARGETS, SampleSet
 from gaitgrf.core.sensors import GRAVITY
 from gaitgrf.io.trial_file import Stream, Trial
-from gaitgrf.pipeline.resample.events import (
+from gaitgrf.pipeline.resample.events import Events
+from gaitgrf.pipeline.resample.wearable import (
     DEFAULT_WEARABLE_MODEL,
-    Events,
     WearableModel,
     wearable_events_by_side,
 )
