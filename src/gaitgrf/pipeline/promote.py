@@ -27,7 +27,7 @@ import pandas as pd
 
 from gaitgrf.core.errors import GaitGrfError
 from gaitgrf.core.samples import TARGETS
-from gaitgrf.pipeline.evaluate.run import PRIMARY, component_metrics
+from gaitgrf.pipeline.evaluate.metrics import PRIMARY, component_metrics
 
 if TYPE_CHECKING:
     from gaitgrf.core.config import PromoteConfig, TuneConfig

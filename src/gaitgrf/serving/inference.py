@@ -14,7 +14,7 @@
    length and static features the model's bundle names (`features.static_features`). Window
    models are predicted over overlapping windows, averaged where they overlap and cut into the
    same detected steps. When the recording has force plates, the measured GRF of the same steps
-   is returned too and scored with `evaluation.component_metrics`.
+   is returned too and scored with `metrics.component_metrics`.
 3. `write_outputs`: a long table (CSV or Parquet, by suffix) and a PNG of the curves.
 
 Forces are in body weights (BW), and in newtons when the body mass is known. Components follow
@@ -502,7 +502,7 @@ def predict_trial(
             on_plate = np.isfinite(measured).all(axis=(1, 2))
             n_measured = int(on_plate.sum())
             if n_measured:
-                from gaitgrf.pipeline.evaluate.run import component_metrics
+                from gaitgrf.pipeline.evaluate.metrics import component_metrics
 
                 metrics = component_metrics(measured[on_plate], forces[on_plate])
             else:
