@@ -507,7 +507,8 @@ def naive_resample(spec: dict[str, Any]) -> dict[str, Any]:
     from gaitgrf.core import contract as c
     from gaitgrf.core.config import Params
     from gaitgrf.io.trial_file import Stream
-    from gaitgrf.pipeline.resample.events import AgreementTally, Events, wearable_events_by_side
+    from gaitgrf.pipeline.resample.events import AgreementTally, Events
+    from gaitgrf.pipeline.resample.wearable import wearable_events_by_side
 
     cfg = Params().resample
     root, out = Path(spec["validated"]), Path(spec["out"])

@@ -30,7 +30,7 @@ import torch
 
 from gaitgrf import models
 from gaitgrf.models.base import ModelSpec
-from gaitgrf.pipeline.fuse.run import MAY_BE_MISSING, STATIC_GROUPS
+from gaitgrf.pipeline.fuse.features import MAY_BE_MISSING, STATIC_GROUPS
 from gaitgrf.predictor import GrfPredictor
 from gaitgrf.serving.onnx_export import (
     example_inputs,

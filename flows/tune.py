@@ -150,7 +150,7 @@ def work_one(
 ) -> dict[str, Any]:
     """Take trials of one study (no refit); the inputs are read as the DVC stage reads them."""
     from gaitgrf.core.samples import SampleSet
-    from gaitgrf.pipeline.fuse.run import read_subjects
+    from gaitgrf.pipeline.fuse.features import read_subjects
     from gaitgrf.pipeline.tune.run import work_study
     from gaitgrf.tracking import Tracker
     from stages import context

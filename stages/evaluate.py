@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     from gaitgrf.pipeline.evaluate import run as ev
-    from gaitgrf.pipeline.fuse.run import read_subjects
+    from gaitgrf.pipeline.evaluate.metrics import PRIMARY
+    from gaitgrf.pipeline.fuse.features import read_subjects
     from gaitgrf.pipeline.tune.run import study_names
     from gaitgrf.tracking import Tracker
     from stages import context
@@ -58,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     best = metrics["best"]
     print(
-        f"evaluate: best on test subjects: {best['study']} ({ev.PRIMARY} "
-        f"{best[ev.PRIMARY]:.2f} %); report -> {report}"
+        f"evaluate: best on test subjects: {best['study']} ({PRIMARY} "
+        f"{best[PRIMARY]:.2f} %); report -> {report}"
     )
     return 0
 

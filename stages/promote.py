@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stages.promote", description=__doc__)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
-    from gaitgrf.pipeline.fuse.run import read_subjects
+    from gaitgrf.pipeline.fuse.features import read_subjects
     from gaitgrf.pipeline.promote import promote, read_summaries
     from gaitgrf.pipeline.tune.run import study_names
     from gaitgrf.tracking import Tracker

@@ -44,7 +44,7 @@ def run(params, arch: str, condition: str) -> dict:  # type: ignore[no-untyped-d
     import optuna
 
     from gaitgrf.core.samples import SampleSet
-    from gaitgrf.pipeline.fuse.run import read_subjects
+    from gaitgrf.pipeline.fuse.features import read_subjects
     from gaitgrf.pipeline.tune.run import run_study, study_name
     from gaitgrf.tracking import Tracker, pip_requirements
     from stages import context

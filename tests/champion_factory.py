@@ -13,7 +13,7 @@ from pathlib import Path
 
 from gaitgrf.core.config import BudgetConfig, FuseConfig, ResampleConfig, SynthConfig, TuneConfig
 from gaitgrf.core.samples import SampleSet
-from gaitgrf.pipeline.fuse.run import fuse_samples, read_subjects
+from gaitgrf.pipeline.fuse.features import fuse_samples, read_subjects
 from gaitgrf.pipeline.resample.run import resample_cohorts
 from gaitgrf.pipeline.tune.run import run_study
 from gaitgrf.synth import generate_cohort

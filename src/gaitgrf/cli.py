@@ -827,15 +827,9 @@ def predict(
     """
     import os
 
-    from gaitgrf.serving.inference import (
-        SubjectInfo,
-        load_predictor,
-        predict_trial,
-        read_input,
-        subject_from_file,
-        summary_lines,
-        write_outputs,
-    )
+    from gaitgrf.serving.inference import predict_trial
+    from gaitgrf.serving.inputs import SubjectInfo, load_predictor, read_input, subject_from_file
+    from gaitgrf.serving.outputs import summary_lines, write_outputs
     from gaitgrf.tracking import tracking_uri
 
     cfg = _params(params)
@@ -902,7 +896,7 @@ def export_onnx_command(
     """Write the model as ONNX taking raw inputs (normalisation inside), checked against PyTorch."""
     import os
 
-    from gaitgrf.serving.inference import load_predictor
+    from gaitgrf.serving.inputs import load_predictor
     from gaitgrf.serving.onnx_export import export_onnx
     from gaitgrf.tracking import tracking_uri
 

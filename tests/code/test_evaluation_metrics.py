@@ -1,5 +1,5 @@
-"""Evaluation metrics and statistics (gaitgrf.pipeline.evaluate.run): known answers on constructed
-data."""
+"""Evaluation metrics and statistics (gaitgrf.pipeline.evaluate.metrics and .stats): known
+answers on constructed data."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gaitgrf.pipeline.evaluate.run import (
+from gaitgrf.pipeline.evaluate.metrics import (
     PRIMARY,
     component_metrics,
-    friedman,
-    paired_comparison,
     peak_errors,
     per_subject,
 )
+from gaitgrf.pipeline.evaluate.stats import friedman, paired_comparison
 
 
 def curves(n: int = 6, t: int = 101, seed: int = 0) -> np.ndarray:

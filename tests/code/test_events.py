@@ -17,13 +17,15 @@ from gaitgrf.core.config import EventsConfig, SynthConfig
 from gaitgrf.io.loader import load_cohort, read_trial
 from gaitgrf.io.trial_file import Stream, Trial
 from gaitgrf.pipeline.resample.events import (
-    DEFAULT_WEARABLE_MODEL,
     AgreementTally,
     Events,
-    calibrate_wearable_model,
     event_agreement,
     force_plate_events,
     match_times,
+)
+from gaitgrf.pipeline.resample.wearable import (
+    DEFAULT_WEARABLE_MODEL,
+    calibrate_wearable_model,
     stride_period,
     wearable_events,
 )

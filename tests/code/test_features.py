@@ -1,4 +1,4 @@
-"""The fuse stage (gaitgrf.pipeline.fuse.run): channel selection, static features, conditions,
+"""The fuse stage (gaitgrf.pipeline.fuse): channel selection, static features, conditions,
 files."""
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from gaitgrf.core import contract as c
 from gaitgrf.core.config import FuseConfig
 from gaitgrf.core.errors import GaitGrfError
 from gaitgrf.core.samples import SampleSet
-from gaitgrf.pipeline.fuse.run import (
+from gaitgrf.pipeline.fuse.features import (
     STATIC_GROUPS,
     FeatureError,
-    fuse,
     fuse_samples,
     select_channels,
     static_features,
 )
+from gaitgrf.pipeline.fuse.run import fuse
 
 ALL_GROUPS = tuple(STATIC_GROUPS)
 

@@ -21,8 +21,9 @@ from gaitgrf.core import contract as c
 from gaitgrf.core.config import FuseConfig
 from gaitgrf.core.samples import ARRAYS, SHARED_KEY, SampleSet
 from gaitgrf.io.cohort_store import sha256_file
-from gaitgrf.pipeline.fuse import run as features
-from gaitgrf.pipeline.fuse.run import STATIC_GROUPS, FeatureError, fuse, fuse_samples
+from gaitgrf.pipeline.fuse import stream
+from gaitgrf.pipeline.fuse.features import STATIC_GROUPS, FeatureError, fuse_samples
+from gaitgrf.pipeline.fuse.run import fuse
 
 SUBJECTS = [
     # cohort, subject, sex, age, mass, height, hka_l, hka_r, affected
@@ -164,7 +165,7 @@ def test_streamed_fuse_matches_reference(
     samples = random_samples(n, seed=n)
     source = write_source(tmp_path / "res", samples)
     # Three samples per block: several blocks and a partial last one.
-    monkeypatch.setattr(features, "_BLOCK_BYTES", 3 * samples.inputs[0:1].nbytes + 5)
+    monkeypatch.setattr(stream, "_BLOCK_BYTES", 3 * samples.inputs[0:1].nbytes + 5)
     summary = fuse(tmp_path / "res", tmp_path / "fused", CONFIG)
     expected = reference(samples, CONFIG)
     for cond in CONFIG.conditions:
@@ -181,7 +182,7 @@ def test_compressed_source_falls_back_to_the_same_result(tmp_path: Path) -> None
     samples = random_samples(20, seed=5, layout="window")
     write_source(tmp_path / "plain", samples)
     write_source(tmp_path / "zipped", samples, compressed=True)
-    assert features._npz_members(tmp_path / "zipped" / "window.npz") is None
+    assert stream._npz_members(tmp_path / "zipped" / "window.npz") is None
     fuse(tmp_path / "plain", tmp_path / "fused-plain", CONFIG)
     fuse(tmp_path / "zipped", tmp_path / "fused-zipped", CONFIG)
     for cond in CONFIG.conditions:

@@ -19,16 +19,16 @@ from typer.testing import CliRunner
 
 from gaitgrf.cli import app
 from gaitgrf.core.sensors import GRAVITY
-from gaitgrf.serving.inference import (
+from gaitgrf.serving.inference import predict_trial
+from gaitgrf.serving.inputs import (
     InferenceError,
     ModelNotFoundError,
     SubjectInfo,
     load_predictor,
-    predict_trial,
     read_input,
-    static_inputs,
     subject_from_file,
 )
+from gaitgrf.serving.steps import static_inputs
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 ERROR_LINE = re.compile(

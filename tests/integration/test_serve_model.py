@@ -21,7 +21,7 @@ import pytest
 from champion_factory import Champion, session_champion
 
 from gaitgrf.predictor import frame_from_arrays
-from gaitgrf.serving.inference import load_predictor
+from gaitgrf.serving.inputs import load_predictor
 from gaitgrf.serving.onnx_export import example_inputs
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]

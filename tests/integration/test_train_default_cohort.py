@@ -18,7 +18,8 @@ from gaitgrf import models
 from gaitgrf.core.config import Params
 from gaitgrf.core.samples import SampleSet
 from gaitgrf.models.base import ModelSpec
-from gaitgrf.pipeline.fuse.run import fuse, read_subjects
+from gaitgrf.pipeline.fuse.features import read_subjects
+from gaitgrf.pipeline.fuse.run import fuse
 from gaitgrf.pipeline.resample.run import resample_cohorts
 from gaitgrf.pipeline.validate.run import validate_cohorts
 from gaitgrf.synth import generate_cohort

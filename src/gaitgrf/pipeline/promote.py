@@ -27,7 +27,7 @@ import pandas as pd
 
 from gaitgrf.core.errors import GaitGrfError
 from gaitgrf.core.samples import TARGETS
-from gaitgrf.pipeline.evaluate.run import PRIMARY, component_metrics
+from gaitgrf.pipeline.evaluate.metrics import PRIMARY, component_metrics
 
 if TYPE_CHECKING:
     from gaitgrf.core.config import PromoteConfig, TuneConfig
@@ -150,11 +150,41 @@ def promote(
     log: Any = print,
 ) -> dict[str, Any]:
     """Register the challenger, compare it with the champion, move `champion` if earned."""
+    name = cfg.model_name
+    best = pick_challenger(summaries)
+    version, chal_metrics = _register_challenger(
+        tracker, name, best, tuned_dir, fused_dir, subjects, tune_cfg, log
+    )
+    champion_version = tracker.alias_version(name, CHAMPION)
+    decision = _decide_against_champion(
+        tracker, name, version, champion_version, chal_metrics, fused_dir, subjects, tune_cfg, cfg
+    )
+    stamp = _apply_decision(tracker, name, version, champion_version, decision)
+    record = _decision_record(stamp, name, best, version, champion_version, decision, cfg)
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(json.dumps(record, indent=2) + "\n")
+    log(("PROMOTED: " if decision.promoted else "not promoted: ") + decision.reason)
+    return record
+
+
+def _register_challenger(
+    tracker: Tracker,
+    name: str,
+    best: Mapping[str, Any],
+    tuned_dir: Path,
+    fused_dir: Path,
+    subjects: pd.DataFrame,
+    tune_cfg: TuneConfig,
+    log: Any,
+) -> tuple[str, dict[str, float]]:
+    """Score the challenger on the test subjects, register it (or reuse the version of its
+    refit run) with its numbers as tags, and give it the `challenger` alias.
+
+    Returns its registered version and its test metrics.
+    """
     from gaitgrf.pipeline.tune.run import BUNDLE_DIR
     from gaitgrf.predictor import GrfPredictor
 
-    name = cfg.model_name
-    best = pick_challenger(summaries)
     ml = best["mlflow"]
     existing = [v for v in tracker.versions(name) if v["run_id"] == ml["refit_run_id"]]
     challenger = GrfPredictor.load(tuned_dir / str(best["study"]) / BUNDLE_DIR)
@@ -178,33 +208,52 @@ def promote(
         f"{name} v{version} ({best['study']}) is the {CHALLENGER}: cv loss "
         f"{float(best['cv_val_loss']):.4f}, test {PRIMARY} {chal_metrics[PRIMARY]:.3f}"
     )
+    return version, chal_metrics
 
-    champion_version = tracker.alias_version(name, CHAMPION)
+
+def _decide_against_champion(
+    tracker: Tracker,
+    name: str,
+    version: str,
+    champion_version: str | None,
+    chal_metrics: dict[str, float],
+    fused_dir: Path,
+    subjects: pd.DataFrame,
+    tune_cfg: TuneConfig,
+    cfg: PromoteConfig,
+) -> Decision:
+    """The decision for challenger `version`: already champion, champion not comparable on the
+    current data (kept), or `decide` on both models' test metrics."""
     champ_metrics: dict[str, float] | None = None
     if champion_version == version:
-        decision = Decision(
-            False, f"v{version} is already the champion", chal_metrics, chal_metrics
+        return Decision(False, f"v{version} is already the champion", chal_metrics, chal_metrics)
+    incomparable = None
+    if champion_version is not None:
+        try:
+            champ = load_registered(tracker, name, champion_version)
+            champ_metrics = test_metrics(champ, fused_dir, subjects, tune_cfg)
+        except PromotionError as exc:
+            incomparable = str(exc)
+    if incomparable is not None:
+        return Decision(
+            False,
+            f"champion v{champion_version} cannot be scored on the current data "
+            f"({incomparable}); champion kept, promote by hand if intended",
+            chal_metrics,
+            None,
         )
-    else:
-        incomparable = None
-        if champion_version is not None:
-            try:
-                champ = load_registered(tracker, name, champion_version)
-                champ_metrics = test_metrics(champ, fused_dir, subjects, tune_cfg)
-            except PromotionError as exc:
-                incomparable = str(exc)
-        if incomparable is not None:
-            decision = Decision(
-                False,
-                f"champion v{champion_version} cannot be scored on the current data "
-                f"({incomparable}); champion kept, promote by hand if intended",
-                chal_metrics,
-                None,
-            )
-        else:
-            decision = decide(
-                chal_metrics, champ_metrics, margin=cfg.margin, tolerance=cfg.tolerance
-            )
+    return decide(chal_metrics, champ_metrics, margin=cfg.margin, tolerance=cfg.tolerance)
+
+
+def _apply_decision(
+    tracker: Tracker,
+    name: str,
+    version: str,
+    champion_version: str | None,
+    decision: Decision,
+) -> str:
+    """Move `champion` when promoted (remembering the one it replaces) and tag the decision on
+    the challenger's version; returns the decision's timestamp."""
     if decision.promoted:
         tracker.set_alias(name, CHAMPION, version)
         if champion_version is not None:
@@ -219,7 +268,21 @@ def promote(
             "gaitgrf.decided_at": stamp,
         },
     )
-    record = {
+    return stamp
+
+
+def _decision_record(
+    stamp: str,
+    name: str,
+    best: Mapping[str, Any],
+    version: str,
+    champion_version: str | None,
+    decision: Decision,
+    cfg: PromoteConfig,
+) -> dict[str, Any]:
+    """The promotion report (reports/promotion.json): the decision and its numbers."""
+    ml = best["mlflow"]
+    return {
         "decided_at": stamp,
         "model_name": name,
         "promoted": decision.promoted,
@@ -238,10 +301,6 @@ def promote(
         "margin": cfg.margin,
         "tolerance": cfg.tolerance,
     }
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    report_path.write_text(json.dumps(record, indent=2) + "\n")
-    log(("PROMOTED: " if decision.promoted else "not promoted: ") + decision.reason)
-    return record
 
 
 def rollback(tracker: Tracker, name: str) -> tuple[str, str]:

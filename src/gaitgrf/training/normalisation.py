@@ -10,7 +10,7 @@ stay un-normalised so every split fits its own statistics and no test subject le
   applies to a constant input channel. "Constant" means std <= 1e-6 * |mean| (variation below
   float32 resolution, where the float64 std of identical values is rounding noise, not 0).
 * Unknown static values (NaN) become the training mean, i.e. 0 after standardising, and every
-  feature that may be unknown (`gaitgrf.pipeline.fuse.run.MAY_BE_MISSING`: knee alignment and
+  feature that may be unknown (`gaitgrf.pipeline.fuse.features.MAY_BE_MISSING`: knee alignment and
   anthropometrics) gets a 0/1 "missing" column appended, so a model can tell "unknown" from
   "average". Output static columns: the standardised features, then `<name>_missing` in feature
   order (`static_names_out`).
@@ -28,7 +28,7 @@ import numpy as np
 
 from gaitgrf.core.errors import GaitGrfError
 from gaitgrf.core.samples import SampleSet
-from gaitgrf.pipeline.fuse.run import MAY_BE_MISSING
+from gaitgrf.pipeline.fuse.features import MAY_BE_MISSING
 
 FORMAT_VERSION: Final = 1
 MISSING_SUFFIX: Final = "_missing"

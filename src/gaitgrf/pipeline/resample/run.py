@@ -39,14 +39,11 @@ from gaitgrf.core.signal import common_time_base, filter_trial, interp_columns, 
 from gaitgrf.io.loader import Cohort, TrialRef, load_cohorts, read_trial
 from gaitgrf.io.trial_file import Trial
 from gaitgrf.pipeline.resample.events import (
-    DEFAULT_WEARABLE_MODEL,
     KINDS,
     AgreementTally,
     Events,
-    WearableModel,
     contact_mask,
     force_plate_events,
-    wearable_events_by_side,
 )
 from gaitgrf.pipeline.resample.segmentation import (
     InputPlan,
@@ -57,6 +54,11 @@ from gaitgrf.pipeline.resample.segmentation import (
     input_plan,
     stance_samples,
     window_samples,
+)
+from gaitgrf.pipeline.resample.wearable import (
+    DEFAULT_WEARABLE_MODEL,
+    WearableModel,
+    wearable_events_by_side,
 )
 
 log = logging.getLogger(__name__)
@@ -249,6 +251,21 @@ def resample_cohorts(
     """
     started = time.perf_counter()
     check_config(cfg)
+    cohorts, walking = _load_validated(validated_dir)
+    plan = input_plan(_common_channels(walking))
+    layouts = [layout for layout in LAYOUTS if layout in cfg.layouts]
+    collected = _collect(cohorts, cfg, plan, model, layouts, progress, workers)
+    _write_outputs(Path(out_dir), validated_dir, cfg, model, plan, layouts, cohorts, collected)
+    report = _report(collected, layouts, plan)
+    report_path = Path(report_path)
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(json.dumps(report, indent=2) + "\n")
+    log.info("resample: done in %.1f s", time.perf_counter() - started)
+    return {**report, "elapsed_s": round(time.perf_counter() - started, 3)}
+
+
+def _load_validated(validated_dir: Path) -> tuple[list[Cohort], list[TrialRef]]:
+    """The validated cohorts (trials not read yet) and their walking trials; raises if none."""
     if not Path(validated_dir).is_dir():
         raise ResampleError(f"{validated_dir}: folder of validated cohorts not found")
     cohorts = load_cohorts(Path(validated_dir), read_trials=False)
@@ -257,12 +274,23 @@ def resample_cohorts(
     walking = [r for co in cohorts for r in co.trials if r.kind == "walking"]
     if not walking:
         raise ResampleError(f"{validated_dir}: no walking trial in any cohort")
-    plan = input_plan(_common_channels(walking))
+    return cohorts, walking
+
+
+def _collect(
+    cohorts: list[Cohort],
+    cfg: ResampleConfig,
+    plan: InputPlan,
+    model: WearableModel,
+    layouts: list[str],
+    progress: Progress | None,
+    workers: int | None,
+) -> _Accumulator:
+    """Process every walking trial on `workers` threads; gather results in trial order."""
     masses = _masses(cohorts)
     total = sum(len(co.trials) for co in cohorts)
     done = 0
 
-    layouts = [layout for layout in LAYOUTS if layout in cfg.layouts]
     collected = _Accumulator(layouts)
     ordered = [(co, sorted(co.trials, key=lambda r: r.trial_id)) for co in cohorts]
     todo = [r for _, refs in ordered for r in refs if r.kind == "walking"]
@@ -288,9 +316,21 @@ def resample_cohorts(
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)  # do not finish the other trials
             raise
-    blocks, tallies, counts = collected.blocks, collected.tallies, collected.counts
+    return collected
 
-    out_dir = Path(out_dir)
+
+def _write_outputs(
+    out_dir: Path,
+    validated_dir: Path,
+    cfg: ResampleConfig,
+    model: WearableModel,
+    plan: InputPlan,
+    layouts: list[str],
+    cohorts: list[Cohort],
+    collected: _Accumulator,
+) -> None:
+    """One sample set per layout asked for (stale ones removed), subjects.csv, events.parquet."""
+    blocks, counts = collected.blocks, collected.counts
     out_dir.mkdir(parents=True, exist_ok=True)
     provenance = {
         "stage": "resample",
@@ -317,12 +357,16 @@ def resample_cohorts(
     subjects.to_csv(out_dir / SUBJECTS_FILE, index=False)
     pq.write_table(collected.rows.table(), out_dir / EVENTS_FILE)
 
+
+def _report(collected: _Accumulator, layouts: list[str], plan: InputPlan) -> dict[str, Any]:
+    """The stage's report: totals over cohorts, event agreement overall and per cohort."""
+    tallies, counts = collected.tallies, collected.counts
     overall = AgreementTally()
     for tally in tallies.values():
         overall.extend(tally)
     for cid, info in counts.items():
         info["event_agreement"] = tallies[cid].summary()
-    report = {
+    return {
         "trials_in": sum(i["trials_in"] for i in counts.values()),
         "walking_trials": sum(i["walking_trials"] for i in counts.values()),
         "static_trials_skipped": sum(i["static_trials_skipped"] for i in counts.values()),
@@ -336,11 +380,6 @@ def resample_cohorts(
         "agreement_tolerance_ms": AGREEMENT_TOLERANCE_S * 1e3,
         "cohorts": counts,
     }
-    report_path = Path(report_path)
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    report_path.write_text(json.dumps(report, indent=2) + "\n")
-    log.info("resample: done in %.1f s", time.perf_counter() - started)
-    return {**report, "elapsed_s": round(time.perf_counter() - started, 3)}
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,0 +1,187 @@
+"""What the `evaluate` stage shows: the ranking table, all metrics long, the Markdown report
+and the plots."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gaitgrf.core.samples import TARGETS
+from gaitgrf.pipeline.evaluate.metrics import PEAKS, PRIMARY, ModelResult
+
+
+# --- tables ------------------------------------------------------------------------------------
+def ranking(results: Sequence[ModelResult]) -> pd.DataFrame:
+    """The comparison table, best first (primary metric on the test subjects)."""
+    rows = []
+    for res in results:
+        row: dict[str, Any] = {
+            "architecture": res.architecture,
+            "condition": res.condition,
+            "cv_val_loss": res.cv_val_loss,
+            **res.pooled,
+            **res.profile,
+        }
+        rows.append(row)
+    table = pd.DataFrame(rows).sort_values(PRIMARY, kind="stable").reset_index(drop=True)
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    return table
+
+
+def long_metrics(results: Sequence[ModelResult]) -> pd.DataFrame:
+    """Every metric of every model, per subject and pooled: the CSV of all metrics."""
+    frames = []
+    for res in results:
+        per = res.subjects.reset_index().melt(id_vars="subject", var_name="metric")
+        pooled = pd.DataFrame(
+            {"subject": "pooled", "metric": list(res.pooled), "value": list(res.pooled.values())}
+        )
+        both = pd.concat([per, pooled], ignore_index=True)
+        both.insert(0, "condition", res.condition)
+        both.insert(0, "architecture", res.architecture)
+        frames.append(both)
+    return pd.concat(frames, ignore_index=True)
+
+
+# --- report ------------------------------------------------------------------------------------
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) < 1e-3 else f"{value:.{digits}f}"
+    return str(value)
+
+
+def markdown_report(
+    table: pd.DataFrame,
+    effects: Mapping[str, Mapping[str, Any]],
+    friedman_tests: Mapping[str, Mapping[str, Any]],
+    context: Mapping[str, Any],
+) -> str:
+    lines = [
+        "# Evaluation on held-out test subjects",
+        "",
+        f"Test subjects: {context['test_subjects']} ({context['test_samples']} samples, layout "
+        f"`{context['layout']}`), never seen by tuning or training. Data version "
+        f"`{context['data_version']}`. Primary metric: `{PRIMARY}` (mean rRMSE of the three "
+        "components, %, lower is better).",
+        "",
+        "## Ranking",
+        "",
+        "| rank | architecture | condition | rRMSE mean % | vertical r / rRMSE % | "
+        "anterior r / rRMSE % | lateral r / rRMSE % | vertical RMSE BW | cv val loss | "
+        "parameters | latency ms |",
+        "|---:|---|---|---:|---|---|---|---:|---:|---:|---:|",
+    ]
+    for row in table.to_dict("records"):
+        comps = " | ".join(f"{_fmt(row[f'{n}_r'])} / {_fmt(row[f'{n}_rrmse'], 1)}" for n in TARGETS)
+        lines.append(
+            f"| {row['rank']} | {row['architecture']} | {row['condition']} | "
+            f"{_fmt(row[PRIMARY], 2)} | {comps} | {_fmt(row['vertical_rmse'])} | "
+            f"{_fmt(row['cv_val_loss'])} | {row['parameters']:,} | {_fmt(row['latency_ms'], 1)} |"
+        )
+    if any(p in table.columns for p in (f"{n}_abs_err" for n in PEAKS)):
+        lines += [
+            "",
+            "## Peak errors (mean absolute, BW)",
+            "",
+            "| architecture | condition | " + " | ".join(PEAKS) + " |",
+            "|---|---|" + "---:|" * len(PEAKS),
+        ]
+        for row in table.to_dict("records"):
+            lines.append(
+                f"| {row['architecture']} | {row['condition']} | "
+                + " | ".join(_fmt(row.get(f"{p}_abs_err")) for p in PEAKS)
+                + " |"
+            )
+    lines += [
+        "",
+        "## Do subject features help? (paired, per test subject)",
+        "",
+        "Difference = rRMSE mean with subject features - without (negative: they help). "
+        "Wilcoxon signed-rank test, rank-biserial effect size, bootstrap 95% CI of the mean.",
+        "",
+        "| architecture | subjects | mean diff | 95% CI | p | effect size | helps |",
+        "|---|---:|---:|---|---:|---:|---|",
+    ]
+    for arch, eff in effects.items():
+        ci = eff.get("ci")
+        ci_text = f"[{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "-"
+        lines.append(
+            f"| {arch} | {eff['subjects']} | {_fmt(eff['mean_diff'], 2)} | {ci_text} | "
+            f"{_fmt(eff['p_value'])} | {_fmt(eff['effect_size'], 2)} | "
+            f"{'yes' if eff['helps'] else 'no'} |"
+        )
+    lines += ["", "## Across architectures (Friedman test per condition)", ""]
+    for condition, test in friedman_tests.items():
+        if test.get("p_value") is None:
+            lines.append(f"- `{condition}`: not enough architectures or subjects for the test")
+            continue
+        best = ", ".join(f"{k} ({v:.1f})" for k, v in list(test["mean_rank"].items())[:3])
+        lines.append(
+            f"- `{condition}`: chi2 = {test['statistic']:.2f}, p = {_fmt(test['p_value'])} "
+            f"over {test['subjects']} subjects; best mean ranks: {best}"
+        )
+    lines += [
+        "",
+        "Compute: parameters of the network; latency = median CPU time to predict one sample "
+        "(batch of 1, normalisation included) on the machine that ran the evaluation.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# --- plots -------------------------------------------------------------------------------------
+def plot_curves(result: ModelResult, subject: str, path: Path, title: str) -> Path:
+    """Measured vs predicted mean curve (+- 1 SD band) of one subject, per component."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    mask = result.groups == subject
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), constrained_layout=True)
+    t = np.linspace(0, 100, result.measured.shape[2])
+    for k, (ax, name) in enumerate(zip(axes, TARGETS, strict=True)):
+        for data, label, colour in (
+            (result.measured[mask, k], "measured", "black"),
+            (result.predicted[mask, k], "predicted", "tab:red"),
+        ):
+            mean, sd = data.mean(axis=0), data.std(axis=0)
+            ax.plot(t, mean, color=colour, label=label)
+            ax.fill_between(t, mean - sd, mean + sd, color=colour, alpha=0.2)
+        ax.set_title(name)
+        ax.set_xlabel("% stance" if result.summary.get("layout") == "stance" else "% window")
+        ax.set_ylabel("GRF (BW)")
+    axes[0].legend()
+    fig.suptitle(title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def plot_bars(table: pd.DataFrame, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pivot = table.pivot_table(index="architecture", columns="condition", values=PRIMARY)
+    pivot = pivot.loc[pivot.mean(axis=1).sort_values().index]
+    fig, ax = plt.subplots(figsize=(9, 3.6), constrained_layout=True)
+    width = 0.8 / max(len(pivot.columns), 1)
+    x = np.arange(len(pivot))
+    for j, condition in enumerate(pivot.columns):
+        ax.bar(x + j * width, pivot[condition], width, label=condition)
+    ax.set_xticks(x + width * (len(pivot.columns) - 1) / 2, pivot.index, rotation=30)
+    ax.set_ylabel("mean rRMSE (%)")
+    ax.legend(title="condition")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
