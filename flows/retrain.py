@@ -110,16 +110,13 @@ def repro_task() -> dict[str, Any]:
 def record_task(
     params: Params, trigger: str, added: dict[str, Any] | None, repro: dict[str, Any]
 ) -> dict[str, Any]:
-    from gaitgrf.tracking import Tracker, tracking_uri
-    from stages.context import data_version
+    from gaitgrf.runtime import data_version, open_tracker
 
     logger = get_run_logger()
     promotion_path = params.paths.reports / "promotion.json"
     promotion = json.loads(promotion_path.read_text()) if promotion_path.is_file() else {}
     decided_now = "promote" in repro["stages"]
-    tracker = Tracker(
-        tracking_uri(params.paths.mlflow_db, os.environ), params.paths.mlflow_artifacts
-    )
+    tracker = open_tracker(params, os.environ)
     version = data_version(params.paths.fused)
     run = tracker.start_run(
         RETRAIN_EXPERIMENT,

@@ -4,27 +4,28 @@
     python -m flows.tune --worker [--params params.yaml] [--arch A] [--condition C]
                                               (or: gaitgrf tune --worker [A] [--condition C])
 
-Flow mode: one Prefect task per study, each the DVC stage's own code (`stages.tune.run`, i.e.
-`gaitgrf.pipeline.tune.run.run_study`: tune, refit, write `data/tuned/<study>` and its metrics),
-submitted
-to the task runner that params `runner` chooses: `sequential` (one after another), `dask` with
-a local cluster of `runner.workers` processes, or `dask` with `runner.address`, an existing
-cluster. Under Dask each study uses `runner.threads` torch threads, so that workers x threads
-stays within the cores. One flow run (~1 s of Prefect bookkeeping), a task per study (ms).
+Flow mode: one Prefect task per study, each the DVC stage's own code
+(`gaitgrf.pipeline.tune.run.tune_stage`: tune, refit, write `data/tuned/<study>` and its
+metrics), submitted to the task runner that params `runner` chooses: `sequential` (one after
+another), `dask` with a local cluster of `runner.workers` processes, or `dask` with
+`runner.address`, an existing cluster. Under Dask each study uses `runner.threads` torch
+threads, so that workers x threads stays within the cores. One flow run (~1 s of Prefect
+bookkeeping), a task per study (ms).
 
 Worker mode: no Prefect, no refit, no outputs. The process joins the studies in the Optuna
 storage (`tune.storage` / GAITGRF_OPTUNA_STORAGE: PostgreSQL for several machines) and takes
 trials until every study's budget is met, sharing it with any number of other workers
 (`gaitgrf.pipeline.tune.run.work_study`). First pass: a study whose remaining trials all run
-elsewhere is
-left for the next one; second pass: waits for those (a trial of a dead worker is failed after
-its heartbeat's grace period and run again here). `dvc repro` (or the flow) then refits.
+elsewhere is left for the next one; second pass: waits for those (a trial of a dead worker is
+failed after its heartbeat's grace period and run again here). `dvc repro` (or the flow) then
+refits.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,7 +37,7 @@ from prefect.futures import wait
 
 from gaitgrf.core.config import Params, RunnerConfig, load_params
 from gaitgrf.core.errors import GaitGrfError
-from gaitgrf.pipeline.tune.run import TuningError, study_name
+from gaitgrf.pipeline.tune.study import TuningError, study_name
 
 
 def studies(
@@ -85,16 +86,14 @@ def init_stores(params: Params, attempts: int = 5) -> None:
     """
     import time
 
-    from gaitgrf.pipeline.tune.run import open_storage
-    from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker
-    from stages import context
+    from gaitgrf.pipeline.tune.study import open_storage
+    from gaitgrf.runtime import open_tracker, storage_url
+    from gaitgrf.tracking import TUNING_EXPERIMENT
 
     for attempt in range(attempts):
         try:
-            open_storage(context.storage_url(params))
-            Tracker(context.tracking_uri(params), params.paths.mlflow_artifacts).experiment(
-                TUNING_EXPERIMENT
-            )
+            open_storage(storage_url(params, os.environ))
+            open_tracker(params, os.environ).experiment(TUNING_EXPERIMENT)
             return
         except Exception:
             if attempt == attempts - 1:
@@ -104,10 +103,12 @@ def init_stores(params: Params, attempts: int = 5) -> None:
 
 @task(name="study", cache_policy=NO_CACHE)
 def study_task(params: Params, arch: str, condition: str) -> dict[str, Any]:
-    """One study, exactly as its DVC stage runs it (`stages.tune.run` -> `run_study`)."""
-    from stages.tune import run
+    """One study, exactly as its DVC stage runs it (`tune_stage` -> `run_study`)."""
+    from gaitgrf.pipeline.tune.run import tune_stage
 
-    summary = run(params, arch, condition)
+    summary = tune_stage(
+        params, arch, condition, os.environ, lambda line: print(f"tune: {line}", flush=True)
+    )
     get_run_logger().info(
         "%s: best trial %s, cv loss %.4f, trials %s",
         summary["study"],
@@ -149,27 +150,9 @@ def work_one(
     params: Params, arch: str, condition: str, *, wait: bool, log: Callable[[str], None]
 ) -> dict[str, Any]:
     """Take trials of one study (no refit); the inputs are read as the DVC stage reads them."""
-    from gaitgrf.core.samples import SampleSet
-    from gaitgrf.pipeline.fuse.features import read_subjects
-    from gaitgrf.pipeline.tune.run import work_study
-    from gaitgrf.tracking import Tracker
-    from stages import context
+    from gaitgrf.pipeline.tune.run import study_request, work_study
 
-    fused = params.paths.fused
-    return work_study(
-        arch=arch,
-        condition=condition,
-        samples=SampleSet.load(fused / params.tune.layout / f"{condition}.npz"),
-        subjects=read_subjects(params.paths.resampled / "subjects.csv"),
-        cfg=params.tune,
-        storage_url=context.storage_url(params),
-        data_version=context.data_version(fused),
-        git_commit=context.git_commit(),
-        tracker=Tracker(context.tracking_uri(params), params.paths.mlflow_artifacts),
-        fixed_hp=context.fixed_hyperparameters(params, arch),
-        wait=wait,
-        log=log,
-    )
+    return work_study(study_request(params, arch, condition, os.environ, log), wait=wait)
 
 
 def work(

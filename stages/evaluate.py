@@ -11,6 +11,7 @@ to the MLflow experiment `gaitgrf-evaluation`.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -25,9 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     from gaitgrf.pipeline.evaluate import run as ev
     from gaitgrf.pipeline.evaluate.metrics import PRIMARY
     from gaitgrf.pipeline.fuse.features import read_subjects
-    from gaitgrf.pipeline.tune.run import study_names
-    from gaitgrf.tracking import Tracker
-    from stages import context
+    from gaitgrf.pipeline.tune.study import study_names
+    from gaitgrf.runtime import open_tracker
 
     try:
         params = load_params(args.params)
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             bootstrap=params.evaluate.bootstrap,
             alpha=params.evaluate.alpha,
         )
-        tracker = Tracker(context.tracking_uri(params), params.paths.mlflow_artifacts)
+        tracker = open_tracker(params, os.environ)
         ev.log_to_mlflow(tracker, results, [report, out_dir], info)
     except GaitGrfError as exc:
         print(f"evaluate: {exc}", file=sys.stderr)

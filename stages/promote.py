@@ -11,6 +11,7 @@ the `champion` on the held-out test subjects and writes the decision to
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -24,15 +25,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from gaitgrf.pipeline.fuse.features import read_subjects
     from gaitgrf.pipeline.promote import promote, read_summaries
-    from gaitgrf.pipeline.tune.run import study_names
-    from gaitgrf.tracking import Tracker
-    from stages import context
+    from gaitgrf.pipeline.tune.study import study_names
+    from gaitgrf.runtime import open_tracker
 
     try:
         params = load_params(args.params)
         studies = study_names(params.models.architectures, params.fuse.conditions)
         promote(
-            tracker=Tracker(context.tracking_uri(params), params.paths.mlflow_artifacts),
+            tracker=open_tracker(params, os.environ),
             summaries=read_summaries(params.paths.tuned, studies),
             tuned_dir=params.paths.tuned,
             fused_dir=params.paths.fused,

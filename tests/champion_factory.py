@@ -15,7 +15,7 @@ from gaitgrf.core.config import BudgetConfig, FuseConfig, ResampleConfig, SynthC
 from gaitgrf.core.samples import SampleSet
 from gaitgrf.pipeline.fuse.features import fuse_samples, read_subjects
 from gaitgrf.pipeline.resample.run import resample_cohorts
-from gaitgrf.pipeline.tune.run import run_study
+from gaitgrf.pipeline.tune.run import StudyRequest, run_study
 from gaitgrf.synth import generate_cohort
 from gaitgrf.tracking import Tracker, pip_requirements, sqlite_uri
 
@@ -71,19 +71,21 @@ def build_champion(
     tracker = Tracker(uri, root / "artifacts")
     out_dir = root / "tuned" / f"{arch}__{condition}"
     summary = run_study(
-        arch=arch,
-        condition=condition,
-        samples=fused[condition],
-        subjects=subjects,
-        cfg=TUNE,
-        storage_url=sqlite_uri(root / "optuna.db"),
-        out_dir=out_dir,
-        data_version="v1",
-        git_commit="test",
-        tracker=tracker,
-        fixed_hp=hp,
-        pip_requirements=pip_requirements(),
-        log=lambda line: None,
+        StudyRequest(
+            arch=arch,
+            condition=condition,
+            samples=fused[condition],
+            subjects=subjects,
+            cfg=TUNE,
+            storage_url=sqlite_uri(root / "optuna.db"),
+            out_dir=out_dir,
+            data_version="v1",
+            git_commit="test",
+            tracker=tracker,
+            fixed_hp=hp,
+            pip_requirements=pip_requirements(),
+            log=lambda line: None,
+        )
     ).summary
     version = tracker.register(
         MODEL_NAME, summary["mlflow"]["model_uri"], summary["mlflow"]["refit_run_id"], {}

@@ -571,9 +571,9 @@ app.add_typer(registry_app, name="registry")
 def _tracker(cfg: Params) -> Any:
     import os
 
-    from gaitgrf.tracking import Tracker, tracking_uri
+    from gaitgrf.runtime import open_tracker
 
-    return Tracker(tracking_uri(cfg.paths.mlflow_db, os.environ), cfg.paths.mlflow_artifacts)
+    return open_tracker(cfg, os.environ)
 
 
 @registry_app.command("show")
@@ -626,11 +626,11 @@ def ui(
     import subprocess
     import sys
 
-    from gaitgrf.tracking import storage_url, tracking_uri
+    from gaitgrf.runtime import storage_url, tracking_uri
 
     cfg = _params(params)
-    uri = tracking_uri(cfg.paths.mlflow_db, os.environ)
-    storage = storage_url(cfg.paths.optuna_db, cfg.tune.storage, os.environ)
+    uri = tracking_uri(cfg, os.environ)
+    storage = storage_url(cfg, os.environ)
     procs = [
         subprocess.Popen(
             [
@@ -652,7 +652,7 @@ def ui(
     console.print(f"MLflow UI:        http://127.0.0.1:{port}  ({escape(uri)})")
     dashboard = shutil.which("optuna-dashboard", path=str(Path(sys.executable).parent))
     if dashboard:
-        from gaitgrf.pipeline.tune.run import open_storage
+        from gaitgrf.pipeline.tune.study import open_storage
 
         open_storage(storage)  # creates the tables: the dashboard fails on an empty database
         procs.append(
@@ -827,10 +827,10 @@ def predict(
     """
     import os
 
+    from gaitgrf.runtime import tracking_uri
     from gaitgrf.serving.inference import predict_trial
     from gaitgrf.serving.inputs import SubjectInfo, load_predictor, read_input, subject_from_file
     from gaitgrf.serving.outputs import summary_lines, write_outputs
-    from gaitgrf.tracking import tracking_uri
 
     cfg = _params(params)
     given = SubjectInfo(
@@ -848,7 +848,7 @@ def predict(
     given.check()
     start = time.perf_counter()
     with err_console.status(f"loading model {escape(model)}"):
-        predictor = load_predictor(model, tracking_uri(cfg.paths.mlflow_db, os.environ))
+        predictor = load_predictor(model, tracking_uri(cfg, os.environ))
     with err_console.status(f"reading {escape(str(recording))}"):
         loaded = read_input(recording, given)
     subject = given.merged(loaded.subject)
@@ -896,13 +896,13 @@ def export_onnx_command(
     """Write the model as ONNX taking raw inputs (normalisation inside), checked against PyTorch."""
     import os
 
+    from gaitgrf.runtime import tracking_uri
     from gaitgrf.serving.inputs import load_predictor
     from gaitgrf.serving.onnx_export import export_onnx
-    from gaitgrf.tracking import tracking_uri
 
     cfg = _params(params)
     with err_console.status(f"loading model {escape(model)}"):
-        predictor = load_predictor(model, tracking_uri(cfg.paths.mlflow_db, os.environ))
+        predictor = load_predictor(model, tracking_uri(cfg, os.environ))
     with err_console.status("exporting") as status:
         result = export_onnx(
             predictor,

@@ -64,21 +64,6 @@ def sqlite_uri(path: Path) -> str:
     return f"sqlite:///{path.resolve()}"
 
 
-#: Environment variables that override params.yaml for the stores (scaled-out setups).
-TRACKING_ENV: Final = "MLFLOW_TRACKING_URI"
-STORAGE_ENV: Final = "GAITGRF_OPTUNA_STORAGE"
-
-
-def tracking_uri(mlflow_db: Path, env: Mapping[str, str]) -> str:
-    """`MLFLOW_TRACKING_URI` from `env` (the caller passes os.environ), else the SQLite file."""
-    return env.get(TRACKING_ENV) or sqlite_uri(mlflow_db)
-
-
-def storage_url(optuna_db: Path, configured: str | None, env: Mapping[str, str]) -> str:
-    """Optuna storage: `GAITGRF_OPTUNA_STORAGE`, else params `tune.storage`, else SQLite."""
-    return env.get(STORAGE_ENV) or configured or sqlite_uri(optuna_db)
-
-
 class Tracker:
     """One MLflow tracking + registry store and where new experiments keep their artifacts."""
 

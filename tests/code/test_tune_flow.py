@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from flows.tune import studies, task_runner, with_threads
 from gaitgrf import cli
 from gaitgrf.core.config import ConfigError, Params, RunnerConfig, parse_params
-from gaitgrf.pipeline.tune.run import TuningError
+from gaitgrf.pipeline.tune.study import TuningError
 
 
 def test_sequential_is_one_thread_and_dask_is_local_or_remote() -> None:

@@ -16,14 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gaitgrf.core.config import BudgetConfig, TuneConfig
-from gaitgrf.pipeline.tune.run import (
-    SUMMARY_FILE,
-    TuningError,
-    check_subject_wise,
-    run_study,
-    subsample,
-    tuning_data,
-)
+from gaitgrf.pipeline.tune.data import check_subject_wise, subsample, tuning_data
+from gaitgrf.pipeline.tune.run import SUMMARY_FILE, StudyRequest, run_study
+from gaitgrf.pipeline.tune.study import TuningError
 from gaitgrf.predictor import GrfPredictor
 from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, sqlite_uri
 from tests.sample_factory import make_samples
@@ -100,18 +95,20 @@ def _study(tmp: Path, cfg: TuneConfig, tracker: Tracker | None = None) -> dict: 
     out = tmp / "tuned" / "mlp__subject"
     out.mkdir(parents=True, exist_ok=True)
     return run_study(
-        arch="mlp",
-        condition="subject",
-        samples=samples,
-        subjects=table,
-        cfg=cfg,
-        storage_url=sqlite_uri(tmp / "optuna.db"),
-        out_dir=out,
-        data_version="test-v1",
-        git_commit="abc",
-        tracker=tracker,
-        pip_requirements=["torch"],
-        log=lambda line: None,
+        StudyRequest(
+            arch="mlp",
+            condition="subject",
+            samples=samples,
+            subjects=table,
+            cfg=cfg,
+            storage_url=sqlite_uri(tmp / "optuna.db"),
+            out_dir=out,
+            data_version="test-v1",
+            git_commit="abc",
+            tracker=tracker,
+            pip_requirements=["torch"],
+            log=lambda line: None,
+        )
     ).summary
 
 

@@ -21,7 +21,7 @@ import optuna
 import pytest
 
 from gaitgrf.core.config import BudgetConfig, TuneConfig
-from gaitgrf.pipeline.tune.run import run_study
+from gaitgrf.pipeline.tune.run import StudyRequest, run_study
 from gaitgrf.predictor import GrfPredictor, frame_from_arrays
 from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, sqlite_uri
 from tests.sample_factory import make_samples
@@ -100,18 +100,20 @@ def test_runs_and_registry_on_a_postgres_backed_server(
     out = tmp_path / "tuned" / "mlp__subject"
     out.mkdir(parents=True)
     summary = run_study(
-        arch="mlp",
-        condition="subject",
-        samples=samples,
-        subjects=table,
-        cfg=cfg,
-        storage_url=sqlite_uri(tmp_path / "optuna.db"),
-        out_dir=out,
-        data_version="pg-test",
-        git_commit="abc",
-        tracker=tracker,
-        pip_requirements=["torch"],
-        log=lambda line: None,
+        StudyRequest(
+            arch="mlp",
+            condition="subject",
+            samples=samples,
+            subjects=table,
+            cfg=cfg,
+            storage_url=sqlite_uri(tmp_path / "optuna.db"),
+            out_dir=out,
+            data_version="pg-test",
+            git_commit="abc",
+            tracker=tracker,
+            pip_requirements=["torch"],
+            log=lambda line: None,
+        )
     ).summary
     ml = summary["mlflow"]
     client = tracker.client

@@ -23,7 +23,7 @@ import yaml
 
 from gaitgrf.core import contract as c
 from gaitgrf.core.config import Params, load_params
-from gaitgrf.pipeline.tune.run import CLAIM_ATTR
+from gaitgrf.pipeline.tune.study import CLAIM_ATTR
 from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker
 from tests.sample_factory import make_samples
 
@@ -130,7 +130,7 @@ def test_two_workers_finish_the_budget_once(
 JOIN = """
 import sys, time
 from gaitgrf.core.config import PrunerConfig
-from gaitgrf.pipeline.tune.run import join_study, open_storage, study_lock
+from gaitgrf.pipeline.tune.study import join_study, open_storage, study_lock
 url, start = sys.argv[1], float(sys.argv[2])
 time.sleep(max(0.0, start - time.time()))  # all processes open at the same moment
 storage = open_storage(url)

@@ -16,7 +16,7 @@ import pytest
 
 from gaitgrf.core.config import BudgetConfig, PromoteConfig, TuneConfig
 from gaitgrf.pipeline.promote import CHALLENGER, CHAMPION, PromotionError, promote, rollback
-from gaitgrf.pipeline.tune.run import BUNDLE_DIR, SUMMARY_FILE, run_study
+from gaitgrf.pipeline.tune.run import BUNDLE_DIR, SUMMARY_FILE, StudyRequest, run_study
 from gaitgrf.predictor import GrfPredictor, frame_from_arrays
 from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, fluent_uris, sqlite_uri
 from tests.sample_factory import make_samples
@@ -44,18 +44,20 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     samples.save(root / "fused" / "stance" / "subject.npz")
     tracker = Tracker(sqlite_uri(root / "mlflow.db"), root / "artifacts")
     trained = run_study(
-        arch="cnn1d",
-        condition="subject",
-        samples=samples,
-        subjects=subjects,
-        cfg=CFG,
-        storage_url=sqlite_uri(root / "optuna.db"),
-        out_dir=root / "tuned" / "cnn1d__subject",
-        data_version="v1",
-        git_commit="abc",
-        tracker=tracker,
-        pip_requirements=["torch"],
-        log=lambda line: None,
+        StudyRequest(
+            arch="cnn1d",
+            condition="subject",
+            samples=samples,
+            subjects=subjects,
+            cfg=CFG,
+            storage_url=sqlite_uri(root / "optuna.db"),
+            out_dir=root / "tuned" / "cnn1d__subject",
+            data_version="v1",
+            git_commit="abc",
+            tracker=tracker,
+            pip_requirements=["torch"],
+            log=lambda line: None,
+        )
     ).summary
     # The deliberately bad model: the same bundle with its network re-initialised, logged as
     # its own run, and a summary claiming the best validation score so that it is picked.

@@ -93,8 +93,7 @@ def test_metrics(
 ) -> dict[str, float]:
     """Pooled component metrics of `predictor` on the hold-out of its own condition's data."""
     from gaitgrf.core.samples import SampleSet
-    from gaitgrf.pipeline.tune.run import split_subjects
-    from gaitgrf.training.splits import sample_index
+    from gaitgrf.training.splits import sample_index, split_subjects
 
     path = fused_dir / predictor.layout / f"{predictor.condition}.npz"
     if not path.is_file():

@@ -4,19 +4,27 @@ Loss is mean squared error per force component, each divided by that component's
 the training targets: the medio-lateral force is ~15x smaller than the vertical one, and a plain
 MSE would let the model ignore it. Early stopping watches the validation loss and restores the
 best epoch's weights. `on_epoch` sees every epoch's losses and may raise (Optuna pruning).
+`train_once` is the one path from samples to a trained network (normalise, build, fit), shared
+by tuning trials and refits so that both train exactly alike.
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+
+from gaitgrf.training.normalisation import Normaliser
+
+if TYPE_CHECKING:
+    from gaitgrf.core.samples import SampleSet
 
 
 @dataclass(frozen=True)
@@ -153,3 +161,49 @@ def predict(
             s = torch.as_tensor(static[i : i + batch], dtype=torch.float32)
             out.append(model(x, s).numpy())
     return np.concatenate(out) if out else np.zeros((0, 3, inputs.shape[-1]), np.float32)
+
+
+@dataclass
+class Trained:
+    network: nn.Module
+    normaliser: Normaliser
+    result: FitResult
+
+
+def train_once(
+    samples: SampleSet,
+    arch: str,
+    hp: Mapping[str, Any],
+    train_idx: np.ndarray,
+    val_idx: np.ndarray | None,
+    *,
+    epochs: int,
+    patience: int,
+    seed: int,
+    threads: int | None,
+    on_epoch: Callable[[EpochResult], None] | None = None,
+) -> Trained:
+    """Normalise on `train_idx` only, build `arch` with `hp`, fit; the one path for all training."""
+    from gaitgrf import models
+    from gaitgrf.models.base import ModelSpec
+
+    normaliser = Normaliser.fit(samples, train_idx)
+    x_tr, s_tr = normaliser.transform(samples.take(train_idx))
+    spec = ModelSpec(channels=x_tr.shape[1], length=x_tr.shape[2], static=s_tr.shape[1])
+    torch.manual_seed(seed)
+    network = models.build(arch, spec, hp)
+    val = None
+    if val_idx is not None:
+        x_va, s_va = normaliser.transform(samples.take(val_idx))
+        val = dataset(x_va, s_va, samples.targets[val_idx])
+    cfg = FitConfig(
+        epochs=epochs,
+        batch_size=int(hp["batch_size"]),
+        lr=float(hp["lr"]),
+        weight_decay=float(hp["weight_decay"]),
+        patience=patience,
+        seed=seed,
+        threads=threads,
+    )
+    result = fit(network, dataset(x_tr, s_tr, samples.targets[train_idx]), val, cfg, on_epoch)
+    return Trained(network=network, normaliser=normaliser, result=result)

@@ -11,9 +11,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from gaitgrf.core.config import TuneConfig
+    from gaitgrf.core.samples import SampleSet
 
 #: Alignment bands (HKA degrees, varus negative): the OA literature's <5 deg vs >=5 deg varus,
 #: valgus, and unknown.
@@ -105,6 +110,13 @@ def hold_out(subjects: pd.DataFrame, test_fraction: float, seed: int) -> HoldOut
         test.pop(int(rng.integers(len(test))))
     tuning = sorted(set(k for v in groups.values() for k in v) - set(test))
     return HoldOut(tuning=tuple(tuning), test=tuple(sorted(test)))
+
+
+def split_subjects(samples: SampleSet, subjects: pd.DataFrame, cfg: TuneConfig) -> HoldOut:
+    """The fixed hold-out: same subjects for every study and for evaluation (same seed)."""
+    keys = subjects["cohort_id"].astype(str) + "/" + subjects["subject_id"].astype(str)
+    present = subjects[keys.isin(set(np.unique(samples.groups)))]
+    return hold_out(present, cfg.test_fraction, cfg.seed)
 
 
 def group_kfold(

@@ -99,9 +99,9 @@ def evaluate_studies(
     drawn again here and must equal those each study recorded, or its model is stale.
     """
     from gaitgrf.core.samples import SampleSet
-    from gaitgrf.pipeline.tune.run import BUNDLE_DIR, SUMMARY_FILE, split_subjects
+    from gaitgrf.pipeline.tune.run import BUNDLE_DIR, SUMMARY_FILE
     from gaitgrf.predictor import GrfPredictor
-    from gaitgrf.training.splits import sample_index
+    from gaitgrf.training.splits import sample_index, split_subjects
 
     results: list[ModelResult] = []
     loaded: dict[str, SampleSet] = {}

@@ -1,30 +1,47 @@
-"""What the model stages (tune, evaluate, promote) take from the outside world.
+"""What a run takes from the outside world: stores, git commit, data version, fixed weights.
 
-The library never reads environment variables, files it is not given, or git: this module
-does, for the stages only. Environment variables override params.yaml for the stores
-(`MLFLOW_TRACKING_URI`, `GAITGRF_OPTUNA_STORAGE`), so a scaled-out setup is configuration only.
+The library reads no environment variable by itself: the callers (stages, flows, CLI) pass
+`os.environ` here, and everything reads it through these functions, one way. Environment
+variables override params.yaml for the stores (`MLFLOW_TRACKING_URI`,
+`GAITGRF_OPTUNA_STORAGE`), so a scaled-out setup is configuration only.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 import yaml
 
-from gaitgrf import tracking
-from gaitgrf.core.config import Params
+from gaitgrf.tracking import sqlite_uri
+
+if TYPE_CHECKING:
+    from gaitgrf.core.config import Params
+    from gaitgrf.tracking import Tracker
+
+#: Environment variables that override params.yaml for the stores (scaled-out setups).
+TRACKING_ENV: Final = "MLFLOW_TRACKING_URI"
+STORAGE_ENV: Final = "GAITGRF_OPTUNA_STORAGE"
 
 
-def tracking_uri(params: Params) -> str:
-    return tracking.tracking_uri(params.paths.mlflow_db, os.environ)
+def tracking_uri(params: Params, environ: Mapping[str, str]) -> str:
+    """`MLFLOW_TRACKING_URI` from `environ`, else the SQLite file `paths.mlflow_db`."""
+    return environ.get(TRACKING_ENV) or sqlite_uri(params.paths.mlflow_db)
 
 
-def storage_url(params: Params) -> str:
-    return tracking.storage_url(params.paths.optuna_db, params.tune.storage, os.environ)
+def storage_url(params: Params, environ: Mapping[str, str]) -> str:
+    """Optuna storage: `GAITGRF_OPTUNA_STORAGE`, else params `tune.storage`, else SQLite."""
+    return environ.get(STORAGE_ENV) or params.tune.storage or sqlite_uri(params.paths.optuna_db)
+
+
+def open_tracker(params: Params, environ: Mapping[str, str]) -> Tracker:
+    """The MLflow store of this run (`tracking_uri`) with params' artifact root."""
+    from gaitgrf.tracking import Tracker
+
+    return Tracker(tracking_uri(params, environ), params.paths.mlflow_artifacts)
 
 
 def git_commit() -> str:

@@ -1,0 +1,291 @@
+"""Optuna studies in persistent storage: names, fingerprints, archiving, locks, the shared budget.
+
+A study is named `<arch>__<condition>` and lives in persistent storage (SQLite by default, any
+Optuna RDB URL such as PostgreSQL). A trial killed with its process stays RUNNING until its
+heartbeat expires; Optuna then marks it FAIL and it does not count.
+
+The study also records a *fingerprint* of what its trials mean (data version, budget, search
+space source). When that changes (new data, new budget), old trials are not comparable any more:
+the study is archived under `<name>@<timestamp>` (kept, never deleted) and a new one starts.
+Many processes may work on one study at once: `study_lock` lets exactly one create it and
+`TrialBudget` keeps them together within its `n_trials`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from gaitgrf import models
+from gaitgrf.core.config import BudgetConfig, PrunerConfig, TuneConfig
+from gaitgrf.core.errors import GaitGrfError
+
+if TYPE_CHECKING:
+    import optuna
+
+#: Seconds between trial heartbeats; a trial silent for GRACE_S is taken as dead (FAIL).
+HEARTBEAT_S: Final = 10
+GRACE_S: Final = 30
+#: Seconds a process waits before looking again at a study whose remaining trials run elsewhere.
+POLL_S: Final = 1.0
+#: A study lock (`study_lock`) held longer than this is taken as left by a dead process.
+LOCK_STALE_S: Final = 60.0
+#: Trial user attribute: the trial holds one slot of its study's budget (`TrialBudget`).
+CLAIM_ATTR: Final = "gaitgrf.claim"
+
+Log = Callable[[str], None]
+
+
+class TuningError(GaitGrfError):
+    hint = "see docs/tuning.md; `dvc repro` re-runs a study and resumes it where it stopped"
+
+
+def study_name(arch: str, condition: str) -> str:
+    return f"{arch}__{condition}"
+
+
+def study_names(architectures: Iterable[str], conditions: Iterable[str]) -> list[str]:
+    """Every study of the comparison, architecture-major (the order of the report)."""
+    conds = list(conditions)
+    return [study_name(arch, condition) for arch in architectures for condition in conds]
+
+
+def state_counts(study: optuna.Study) -> dict[str, int]:
+    """Trials of `study` by state name (COMPLETE, PRUNED, FAIL, RUNNING...)."""
+    states = [t.state.name for t in study.get_trials(deepcopy=False)]
+    return {s: states.count(s) for s in sorted(set(states))}
+
+
+def redact(url: str) -> str:
+    """Drop a password from a storage URL before writing it anywhere."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
+# --- search space and fingerprint --------------------------------------------------------------
+class _Recorder:
+    """A stand-in trial that records parameter names (first choice / low bound as the value)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def suggest_int(
+        self, name: str, low: int, high: int, *, step: int = 1, log: bool = False
+    ) -> int:
+        self.names.append(name)
+        return low
+
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
+    ) -> float:
+        self.names.append(name)
+        return low
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        self.names.append(name)
+        return next(iter(choices))
+
+
+def space_names(arch: str) -> list[str]:
+    recorder = _Recorder()
+    models.get(arch).search_space(recorder)
+    return recorder.names
+
+
+#: Budget fields that say how many trials run, not what one trial does: changing them resumes
+#: the study (more trials, or a longer wall-time limit) instead of starting it again.
+_HOW_MANY: Final = ("n_trials", "timeout_s")
+
+
+def fingerprint(arch: str, data_version: str, budget: BudgetConfig, cfg: TuneConfig) -> str:
+    """What makes two trials comparable: data, per-trial budget, folds/seed, search-space code."""
+    module = inspect.getmodule(models.get(arch).search_space)
+    source = inspect.getsource(module) if module is not None else ""
+    per_trial = {k: v for k, v in budget.model_dump().items() if k not in _HOW_MANY}
+    payload = json.dumps(
+        {
+            "data": data_version,
+            "budget": per_trial,
+            "folds": cfg.folds,
+            "seed": cfg.seed,
+            "test_fraction": cfg.test_fraction,
+            "layout": cfg.layout,
+            "space": hashlib.sha256(source.encode()).hexdigest(),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+# --- storage and studies -----------------------------------------------------------------------
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    import warnings
+
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
+                )
+        except SQLAlchemyError:
+            # Workers starting together on an empty PostgreSQL database race to create the
+            # tables; the losers fail once and find them made.
+            if attempt == 4:
+                raise
+            time.sleep(0.5 + attempt)
+    raise AssertionError("unreachable")
+
+
+def _sampler(seed: int, name: str) -> optuna.samplers.BaseSampler:
+    """TPE seeded per study: the same seed gives every study its own, reproducible sequence."""
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=(seed * 7919 + zlib.crc32(name.encode())) % 2**31)
+
+
+def _pruner(cfg: PrunerConfig) -> optuna.pruners.BasePruner:
+    import optuna
+
+    return optuna.pruners.MedianPruner(
+        n_startup_trials=cfg.startup_trials, n_warmup_steps=cfg.warmup_epochs
+    )
+
+
+def _archive(storage: optuna.storages.BaseStorage, name: str, log: Log) -> None:
+    """Copy study `name` to `<name>@<timestamp>` and delete it: its trials are kept, unused."""
+    import optuna
+
+    archive = f"{name}@{time.strftime('%Y%m%dT%H%M%S')}"
+    optuna.copy_study(
+        from_study_name=name,
+        from_storage=storage,
+        to_storage=storage,
+        to_study_name=archive,
+    )
+    optuna.delete_study(study_name=name, storage=storage)
+    log(f"{name}: data or budget changed; previous trials archived as study {archive}")
+
+
+def join_study(
+    storage: optuna.storages.BaseStorage,
+    name: str,
+    seed: int,
+    pruner_cfg: PrunerConfig,
+    print_: str,
+    log: Log,
+) -> tuple[optuna.Study, bool]:
+    """Load or create the study, archiving it first when its fingerprint no longer matches.
+
+    Returns (study, created by this call). Call it under `study_lock(storage, name)` when other
+    processes may open the same study: then exactly one of them creates (or archives and
+    re-creates) it.
+    """
+    import optuna
+
+    sampler = _sampler(seed, name)
+    pruner = _pruner(pruner_cfg)
+    # Not `get_all_study_summaries`: it reads every study, and races with other processes
+    # creating and deleting theirs (`study_lock`).
+    try:
+        found = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    except KeyError:
+        found = None
+    if found is not None:
+        study = found
+        old = study.user_attrs.get("fingerprint")
+        if old == print_:
+            return study, False
+        _archive(storage, name, log)
+    study = optuna.create_study(
+        study_name=name, storage=storage, sampler=sampler, pruner=pruner, direction="minimize"
+    )
+    study.set_user_attr("fingerprint", print_)
+    return study, True
+
+
+@contextmanager
+def study_lock(storage: optuna.storages.BaseStorage, name: str, log: Log) -> Iterator[None]:
+    """A mutex over processes and machines, held while a process opens study `name`.
+
+    The lock is an empty Optuna study `<name>#lock`: creating a study is atomic in the
+    database (unique name), so exactly one process holds it. A lock older than LOCK_STALE_S
+    (its holder died) is broken.
+    """
+    import optuna
+
+    lock = f"{name}#lock"
+    waited = time.monotonic()
+    while True:
+        try:
+            optuna.create_study(study_name=lock, storage=storage)
+            break
+        except optuna.exceptions.DuplicatedStudyError:
+            if time.monotonic() - waited > LOCK_STALE_S:
+                log(f"{name}: breaking a lock held for over {LOCK_STALE_S:.0f} s")
+                with suppress(KeyError):
+                    optuna.delete_study(study_name=lock, storage=storage)
+                waited = time.monotonic()
+            time.sleep(0.2)
+    try:
+        yield
+    finally:
+        with suppress(KeyError):
+            optuna.delete_study(study_name=lock, storage=storage)
+
+
+# --- the shared budget -------------------------------------------------------------------------
+class SurplusTrial(Exception):
+    """A trial asked for once other processes held the rest of the budget; it ends FAIL."""
+
+
+@dataclass(frozen=True)
+class TrialBudget:
+    """The budget of one study shared by every process working on it (docs/tuning.md).
+
+    A trial *claims* a slot (user attribute CLAIM_ATTR, written before it reads) and runs only
+    if the finished trials (COMPLETE + PRUNED) plus the other claimed RUNNING trials leave a
+    slot free. Of two processes claiming at once, the later reader sees the earlier claim, so
+    the counted trials never exceed `n_trials`. Reads go to the database, never a cache.
+    """
+
+    storage: optuna.storages.BaseStorage
+    study_id: int
+    n_trials: int
+
+    def read(self) -> tuple[int, list[optuna.trial.FrozenTrial]]:
+        """(finished trials that count, RUNNING trials)."""
+        from optuna.trial import TrialState
+
+        trials = self.storage.get_all_trials(
+            self.study_id,
+            deepcopy=False,
+            states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING),
+        )
+        running = [t for t in trials if t.state == TrialState.RUNNING]
+        return len(trials) - len(running), running
+
+    def claim(self, trial: optuna.Trial) -> bool:
+        trial.set_user_attr(CLAIM_ATTR, True)
+        done, running = self.read()
+        # `_trial_id` (the row's key) identifies a trial; numbers are derived from it.
+        own = trial._trial_id
+        others = sum(1 for t in running if t._trial_id != own and t.user_attrs.get(CLAIM_ATTR))
+        if done + others < self.n_trials:
+            return True
+        trial.set_user_attr(CLAIM_ATTR, False)
+        return False
