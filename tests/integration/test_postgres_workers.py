@@ -115,12 +115,11 @@ def test_two_workers_finish_the_budget_once(
 
     # The DVC stage's code then runs no trial, only the refit (once). In-process: a third
     # interpreter start (torch, MLflow) costs more than the refit itself.
-    from stages.tune import run
+    from gaitgrf.pipeline.tune.run import tune_stage
 
     monkeypatch.chdir(project)
-    monkeypatch.setenv("GAITGRF_OPTUNA_STORAGE", storage)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking)
-    summary = run(load_params(project / "params.yaml"), ARCH, "subject")
+    environ = {"GAITGRF_OPTUNA_STORAGE": storage, "MLFLOW_TRACKING_URI": tracking}
+    summary = tune_stage(load_params(project / "params.yaml"), ARCH, "subject", environ, print)
     assert summary["trials"]["COMPLETE"] + summary["trials"].get("PRUNED", 0) == N_TRIALS
     assert len(optuna.load_study(study_name=STUDY, storage=storage).get_trials()) == len(trials)
     assert (project / "data" / "tuned" / STUDY / "model" / "bundle.json").is_file()
