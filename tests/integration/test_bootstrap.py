@@ -1,95 +1,32 @@
 """End to end: `gaitgrf bootstrap` then `dvc repro` in a folder that is not yet a repository.
 
 The project's pipeline files (params.yaml, dvc.yaml, stages/, src/ as the stage dependencies)
-are copied into a temporary folder with a tiny synthetic cohort configured; everything runs as
-real subprocesses (git, DVC, the stage), as `make run` would.
+are copied into a temporary folder with a tiny synthetic cohort configured (a tiny project,
+tests/support/projects.py); everything runs as real subprocesses (git, DVC, the stage), as
+`make run` would.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-pytestmark = pytest.mark.integration
-
-REPO = Path(__file__).resolve().parents[2]
-COPIED = [
-    "params.yaml",
-    "dvc.yaml",
-    ".dvcignore",
-    ".gitignore",
-    "data/.gitignore",
-    "data/raw/.gitignore",
-    "reports/validation/.gitignore",
-]
-COPIED_TREES = ["stages", "src"]
-TINY_SYNTH = {
-    "subjects": 3,
-    "walking_trials": 1,
-    "static_trials": 1,
-    "trial_duration_s": 4.0,
-    "static_duration_s": 1.0,
-}
-
-#: Two light architectures with a one-epoch budget: the model stages run for real, in seconds.
-TINY_MODELS = ("mlp", "cnn1d")
-TINY_BUDGET = {
-    "n_trials": 2,
-    "timeout_s": None,
-    "epochs": 1,
-    "max_train_samples": 64,
-    "max_val_samples": 64,
-    "max_refit_samples": 64,
-}
-MODEL_STAGES = sorted(
-    [f"tune@{a}-{c}" for a in TINY_MODELS for c in ("base", "subject")] + ["evaluate", "promote"]
+from tests.support.projects import (
+    MODEL_STAGES,
+    TINY_MODELS,
+    dvc,
+    gaitgrf,
+    git,
+    run_fails,
+    write_tiny_project,
 )
 
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    # The stage command is `python -m stages.inventory`: it must find this interpreter.
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["DVC_NO_ANALYTICS"] = "1"
-    return env
-
-
-def _run(cwd: Path, *args: str) -> str:
-    proc = subprocess.run(
-        list(args), cwd=cwd, env=_env(), capture_output=True, text=True, check=False
-    )
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"{' '.join(args)} failed ({proc.returncode}):\n{output}"
-    return output
-
-
-def _fails(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run a command expected to fail with exit code 1 and a clean message (no traceback)."""
-    proc = subprocess.run(
-        list(args), cwd=cwd, env=_env(), capture_output=True, text=True, check=False
-    )
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stderr
-    return proc
-
-
-def gaitgrf(cwd: Path, *args: str) -> str:
-    return _run(cwd, sys.executable, "-m", "gaitgrf.cli", *args)
-
-
-def dvc(cwd: Path, *args: str) -> str:
-    return _run(cwd, sys.executable, "-m", "dvc", *args)
-
-
-def git(cwd: Path, *args: str) -> str:
-    return _run(cwd, "git", *args)
+pytestmark = pytest.mark.integration
 
 
 def _mtimes(root: Path) -> dict[str, int]:
@@ -104,19 +41,7 @@ def _mtimes(root: Path) -> dict[str, int]:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    for rel in COPIED:
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / rel, root / rel)
-    for rel in COPIED_TREES:
-        shutil.copytree(REPO / rel, root / rel, ignore=shutil.ignore_patterns("__pycache__"))
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["synth"].update(TINY_SYNTH)
-    params["models"]["architectures"] = list(TINY_MODELS)
-    params["tune"]["folds"] = 2
-    params["tune"]["budget"].update(TINY_BUDGET)
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    return root
+    return write_tiny_project(tmp_path / "project")
 
 
 def test_bootstrap_then_repro_then_nothing_to_do(project: Path) -> None:
@@ -197,7 +122,7 @@ def test_bootstrap_then_repro_then_nothing_to_do(project: Path) -> None:
 
 
 def test_inventory_stage_fails_clearly_without_cohort(project: Path) -> None:
-    proc = _fails(project, sys.executable, "-m", "stages.inventory")
+    proc = run_fails(project, sys.executable, "-m", "stages.inventory")
     assert "no cohort folder" in proc.stderr
     assert "hint: run `gaitgrf bootstrap`" in proc.stderr
     assert not (project / "reports" / "inventory.json").exists()
@@ -206,7 +131,7 @@ def test_inventory_stage_fails_clearly_without_cohort(project: Path) -> None:
 def test_inventory_stage_lists_violations(project: Path) -> None:
     gaitgrf(project, "synth", "--params", "params.yaml", "--cohort-id", "broken")
     (project / "data" / "raw" / "broken" / "subjects.csv").write_text("subject_id\nS01\n")
-    proc = _fails(project, sys.executable, "-m", "stages.inventory")
+    proc = run_fails(project, sys.executable, "-m", "stages.inventory")
     assert "violation(s)" in proc.stderr
 
 
@@ -236,7 +161,7 @@ def test_bootstrap_restores_and_tracks_existing_cohorts(project: Path) -> None:
     shutil.rmtree(raw / "extra")
     shutil.rmtree(project / ".dvc" / "cache")
     shutil.rmtree(project / ".dvc-remote")
-    proc = _fails(
+    proc = run_fails(
         project, sys.executable, "-m", "gaitgrf.cli", "bootstrap", "--params", "params.yaml"
     )
     assert proc.stderr.startswith("error: `dvc pull --quiet data/raw/extra.dvc` failed")

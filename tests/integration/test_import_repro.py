@@ -1,6 +1,6 @@
 """End to end: an imported real cohort goes through `dvc repro` like the synthetic one.
 
-A temporary project (params.yaml, dvc.yaml, stages/, src/ copied, as in test_bootstrap.py) is
+A tiny project (params.yaml, dvc.yaml, stages/, src/ copied: tests/support/projects.py) is
 bootstrapped with a tiny synthetic cohort (the model stages hold out test subjects and use
 GroupKFold, so they need subjects beyond the few real ones). The shared real recordings
 (../shared/data: three Plug-in Gait C3D trials, the c3d.org cluster-marker sample, the OpenSim
@@ -12,28 +12,24 @@ Real subprocesses throughout (git, DVC, the stages); a one-epoch budget keeps it
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-import yaml
 
-from tests.integration.test_bootstrap import (
-    COPIED,
-    COPIED_TREES,
+from tests.support.projects import (
     MODEL_STAGES,
-    TINY_BUDGET,
+    REPO,
     TINY_MODELS,
-    TINY_SYNTH,
     dvc,
     gaitgrf,
     git,
+    write_tiny_project,
 )
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
 REAL = "real-shared"
 C3D_SUBJECTS = {
@@ -52,23 +48,14 @@ SUBJECTS_CSV = "subject_id,mass_kg,height_m,group,affected_side\nEB,82.7,1.63,PD
 def project(tmp_path: Path) -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"no shared data at {SHARED}")
-    root = tmp_path / "project"
-    for rel in COPIED:
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / rel, root / rel)
-    for rel in COPIED_TREES:
-        shutil.copytree(REPO / rel, root / rel, ignore=shutil.ignore_patterns("__pycache__"))
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["synth"].update(TINY_SYNTH)
-    params["models"]["architectures"] = list(TINY_MODELS)
-    params["tune"]["folds"] = 2
-    params["tune"]["budget"].update(TINY_BUDGET)
-    # Two of Subject4's walks have no complete right stance on the plates and the c3d.org
-    # sample none on the left: 3 of 10 real trials are quarantined, more than the 20 % that
-    # params.yaml allows a (synthetic) cohort to lose.
-    params["validate"]["max_fail_fraction"] = 0.5
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    return root
+
+    def allow_quarantine(params: dict[str, Any]) -> None:
+        # Two of Subject4's walks have no complete right stance on the plates and the c3d.org
+        # sample none on the left: 3 of 10 real trials are quarantined, more than the 20 % that
+        # params.yaml allows a (synthetic) cohort to lose.
+        params["validate"]["max_fail_fraction"] = 0.5
+
+    return write_tiny_project(tmp_path / "project", edit=allow_quarantine)
 
 
 def _recordings(tmp_path: Path) -> Path:

@@ -1,19 +1,13 @@
 """The pipeline against an MLflow tracking server with a PostgreSQL backend store.
 
-A real `mlflow server` (backend: a fresh PostgreSQL database; artifacts: a folder the server
-proxies, as MinIO would be in infra/) is what MLFLOW_TRACKING_URI points at. A tiny study is
+A real `mlflow server` (the `mlflow_server` fixture, tests/integration/conftest.py; backend: a
+fresh PostgreSQL database; artifacts: a folder the server proxies, as MinIO would be in infra/)
+is what MLFLOW_TRACKING_URI points at. A tiny study is
 tuned and refit through it, its model registered, aliased `champion` and loaded by alias.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,55 +22,6 @@ from tests.sample_factory import make_samples
 
 pytestmark = pytest.mark.integration
 MODEL = "gaitgrf-pg-test"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def mlflow_server(tmp_path: Path, pg_database: Callable[[str], str]) -> Iterator[str]:
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
-    log = (tmp_path / "mlflow-server.log").open("w")
-    server = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "mlflow", "server"),
-            *("--backend-store-uri", pg_database("mlflow")),
-            *("--artifacts-destination", str(tmp_path / "server-artifacts")),
-            *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None:
-                pytest.fail(
-                    f"mlflow server exited:\n{(tmp_path / 'mlflow-server.log').read_text()}"
-                )
-            assert time.monotonic() < deadline, "mlflow server not ready within 120 s"
-            time.sleep(0.5)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
 
 
 def test_runs_and_registry_on_a_postgres_backed_server(

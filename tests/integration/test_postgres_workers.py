@@ -19,43 +19,16 @@ from pathlib import Path
 
 import optuna
 import pytest
-import yaml
 
-from gaitgrf.core import contract as c
-from gaitgrf.core.config import Params, load_params
+from gaitgrf.core.config import load_params
 from gaitgrf.pipeline.tune.study import CLAIM_ATTR
 from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker
-from tests.sample_factory import make_samples
+from tests.support.projects import REPO, write_tuning_project
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
 N_TRIALS = 8
 ARCH = "mlp"
 STUDY = f"{ARCH}__subject"
-
-
-def write_project(root: Path) -> Path:
-    """Fused data, subjects table and params.yaml with a small budget, in `root`."""
-    samples, table = make_samples(subjects=10, per_subject=20)
-    samples.save(root / "data" / "fused" / "stance" / "subject.npz")
-    full = table.assign(
-        sex="female", age_years=50.0, mass_kg=70.0, height_m=1.7, affected_side="none"
-    )[list(c.SUBJECT_COLUMNS)]
-    (root / "data" / "resampled").mkdir(parents=True)
-    full.to_csv(root / "data" / "resampled" / "subjects.csv", index=False)
-    params = Params().model_dump(mode="json", by_alias=True)
-    params["tune"].update(folds=2, test_fraction=0.2, threads=1)
-    params["tune"]["budget"].update(
-        n_trials=N_TRIALS,
-        timeout_s=None,
-        epochs=4,
-        patience=0,
-        max_train_samples=None,
-        max_val_samples=None,
-        max_refit_samples=None,
-    )
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
-    return root
 
 
 def env_for(storage: str, tracking: str) -> dict[str, str]:
@@ -72,7 +45,7 @@ def env_for(storage: str, tracking: str) -> dict[str, str]:
 def test_two_workers_finish_the_budget_once(
     tmp_path: Path, pg_database: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project = write_project(tmp_path)
+    project = write_tuning_project(tmp_path, N_TRIALS, epochs=4, threads=1)
     storage, tracking = pg_database("optuna"), pg_database("mlflow")
     # The MLflow schema is created once, before the workers (a tracking server does the same).
     Tracker(tracking).experiment(TUNING_EXPERIMENT)

@@ -6,11 +6,8 @@ Each run is a subprocess with its own PREFECT_HOME, as a user would run `gaitgrf
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,10 +17,11 @@ import yaml
 
 from gaitgrf.core.config import SynthConfig
 from gaitgrf.synth import generate_cohort
+from tests.support.projects import REPO, prefect_env
+from tests.support.servers import free_port, http_server
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 TINY = SynthConfig(subjects=3, walking_trials=1, static_trials=1, trial_duration_s=4.0)
 
 
@@ -35,22 +33,6 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     generate_cohort(TINY, root / "data" / "raw" / TINY.cohort_id)
     return root
-
-
-def prefect_env(home: Path, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("PREFECT_API_URL", None)
-    env.update(
-        PREFECT_HOME=str(home),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_SERVER_EPHEMERAL_ENABLED="true",
-        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="90",
-        DO_NOT_TRACK="true",
-        # `flows` lives at the project root, next to stages/; the package itself is installed.
-        PYTHONPATH=str(REPO),
-    )
-    env.update(extra)
-    return env
 
 
 def run_flow(project: Path, env: dict[str, str]) -> str:
@@ -85,55 +67,15 @@ def test_prepare_runs_without_a_server(project: Path, tmp_path: Path) -> None:
     assert_outputs(project)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def prefect_server(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--no-ui", "--analytics-off"]
     env = prefect_env(tmp_path / "server-home")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-ui",
-            "--analytics-off",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None, "prefect server exited during start-up"
-            assert time.monotonic() < deadline, "prefect server not ready within 90 s"
-            time.sleep(0.5)
+    with http_server(command, f"{url}/health", "prefect server", 90, env):
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def api_post(url: str, body: dict) -> list[dict]:

@@ -18,41 +18,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-import yaml
 
 from gaitgrf.core.config import SynthConfig
 from gaitgrf.synth import generate_cohort
-from tests.integration.test_bootstrap import COPIED, COPIED_TREES, TINY_BUDGET, TINY_SYNTH
+from tests.support.projects import COPIED_TREES, TINY_SYNTH, write_tiny_project
+from tests.support.servers import free_port, kill_processes_in, stop_group
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _kill_leftovers(root: Path) -> int:
-    """Kill every process still working in the project (flow runs the runner spawned)."""
-    killed = 0
-    for proc_dir in Path("/proc").iterdir():
-        if not proc_dir.name.isdigit():
-            continue
-        try:
-            cwd = Path(os.readlink(proc_dir / "cwd"))
-        except OSError:
-            continue
-        if cwd == root or root in cwd.parents:
-            try:
-                os.kill(int(proc_dir.name), signal.SIGKILL)
-                killed += 1
-            except OSError:
-                pass
-    return killed
 
 
 def _env(root: Path) -> dict[str, str]:
@@ -71,21 +46,12 @@ def _env(root: Path) -> dict[str, str]:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    import shutil
+    def poll_often(params: dict[str, Any]) -> None:
+        params["retrain"].update(watch_interval_s=10.0, settle_s=600.0)
 
-    root = tmp_path / "project"
-    for rel in COPIED:
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / rel, root / rel)
-    for rel in [*COPIED_TREES, "flows"]:
-        shutil.copytree(REPO / rel, root / rel, ignore=shutil.ignore_patterns("__pycache__"))
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["synth"].update(TINY_SYNTH)
-    params["models"]["architectures"] = ["mlp"]
-    params["tune"]["folds"] = 2
-    params["tune"]["budget"].update(TINY_BUDGET)
-    params["retrain"].update(watch_interval_s=10.0, settle_s=600.0)
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    root = write_tiny_project(
+        tmp_path / "project", ["mlp"], [*COPIED_TREES, "flows"], edit=poll_often
+    )
     subprocess.run(
         [sys.executable, "-m", "gaitgrf.cli", "bootstrap"],
         cwd=root,
@@ -97,7 +63,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def test_dropped_cohort_is_added_and_retrained(project: Path) -> None:
-    port = _free_port()
+    port = free_port()
     log = (project / "serve.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "gaitgrf.cli", "serve", "--port", str(port)],
@@ -119,14 +85,9 @@ def test_dropped_cohort_is_added_and_retrained(project: Path) -> None:
             assert time.monotonic() < deadline, (project / "serve.log").read_text()[-3000:]
             time.sleep(2)
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc, signal.SIGINT, 60)
         log.close()
-        _kill_leftovers(project)
+        kill_processes_in(project)
     outcome = json.loads(outcome_file.read_text())
     assert outcome["trigger"] == "event" and outcome["cohort"] == "clinic-b"
     assert "validate" in outcome["stages"] and "promote" in outcome["stages"]

@@ -5,12 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,14 +18,9 @@ from champion_factory import Champion, session_champion
 from gaitgrf.predictor import frame_from_arrays
 from gaitgrf.serving.inputs import load_predictor
 from gaitgrf.serving.onnx_export import example_inputs
+from tests.support.servers import free_port, http_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +30,7 @@ def champion(tmp_path_factory: pytest.TempPathFactory) -> Champion:
 
 @pytest.fixture(scope="module")
 def server(champion: Champion, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("serve") / "server.log"
     env = {
         **os.environ,
@@ -52,38 +42,19 @@ def server(champion: Champion, tmp_path_factory: pytest.TempPathFactory) -> Iter
     }
     command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/gaitgrf@champion"]
     command += ["--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*command, "--workers", "1"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: the workers go with it
-        )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"mlflow models serve exited ({proc.returncode}):\n{log.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{url}/ping", timeout=2) as reply:
-                    if reply.status == 200:
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not ready after 240 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+    # Its own process group (own_group): the workers go with it.
+    with http_server(
+        [*command, "--workers", "1"],
+        f"{url}/ping",
+        "mlflow models serve",
+        240,
+        env,
+        log,
+        own_group=True,
+        stop_timeout_s=30,
+    ):
         yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
 
 
 def test_served_champion_equals_in_process_prediction(server: str, champion: Champion) -> None:

@@ -8,7 +8,6 @@ by `run_study` in the Dask worker processes, with the DVC stage's outputs.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,14 +15,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.test_postgres_workers import write_project
+from tests.support.projects import prefect_env, write_tuning_project
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_flow_fans_studies_out_on_a_local_dask_cluster(tmp_path: Path) -> None:
-    project = write_project(tmp_path)
+    project = write_tuning_project(tmp_path, n_trials=8, epochs=4, threads=1)
     base = yaml.safe_load((project / "params.yaml").read_text())
     samples_dir = project / "data" / "fused" / "stance"
     for suffix in (".npz", ".json"):  # a SampleSet is an array file and its description
@@ -31,16 +29,9 @@ def test_flow_fans_studies_out_on_a_local_dask_cluster(tmp_path: Path) -> None:
     base["tune"]["budget"].update(n_trials=2, epochs=2)
     base["runner"] = {"kind": "dask", "address": None, "workers": 2, "threads": 1}
     (project / "params.yaml").write_text(yaml.safe_dump(base))
-    env = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_DISABLE_TELEMETRY": "true"}
-    for key in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "GAITGRF_OPTUNA_STORAGE"):
+    env = prefect_env(tmp_path / "prefect", MLFLOW_DISABLE_TELEMETRY="true")
+    for key in ("MLFLOW_TRACKING_URI", "GAITGRF_OPTUNA_STORAGE"):
         env.pop(key, None)
-    env.update(
-        PREFECT_HOME=str(tmp_path / "prefect"),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_SERVER_EPHEMERAL_ENABLED="true",
-        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="90",
-        DO_NOT_TRACK="true",
-    )
     proc = subprocess.run(
         [sys.executable, "-m", "flows.tune", "--arch", "mlp"],
         cwd=project,

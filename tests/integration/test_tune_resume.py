@@ -1,7 +1,8 @@
 """Killing a tuning stage and running it again resumes the study: no completed trial is lost.
 
-A real `python -m stages.tune` process in a temporary project (params.yaml, fused data and
-subjects table written there), killed with SIGKILL once two trials are complete, then run again.
+A real `python -m stages.tune` process in a tuning project (params.yaml, fused data and
+subjects table written there: tests/support/projects.py), killed with SIGKILL once two trials
+are complete, then run again.
 """
 
 from __future__ import annotations
@@ -15,40 +16,17 @@ from pathlib import Path
 
 import optuna
 import pytest
-import yaml
 
-from gaitgrf.core import contract as c
-from gaitgrf.core.config import Params
-from tests.sample_factory import make_samples
+from tests.support.projects import REPO, write_tuning_project
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
 N_TRIALS = 6
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    samples, table = make_samples(subjects=10, per_subject=20)
-    samples.save(tmp_path / "data" / "fused" / "stance" / "subject.npz")
-    full = table.assign(
-        sex="female", age_years=50.0, mass_kg=70.0, height_m=1.7, affected_side="none"
-    )[list(c.SUBJECT_COLUMNS)]
-    (tmp_path / "data" / "resampled").mkdir(parents=True)
-    full.to_csv(tmp_path / "data" / "resampled" / "subjects.csv", index=False)
-    params = Params().model_dump(mode="json", by_alias=True)
-    params["tune"].update(folds=2, test_fraction=0.2)
-    params["tune"]["budget"].update(
-        n_trials=N_TRIALS,
-        timeout_s=None,
-        epochs=6,
-        patience=0,
-        max_train_samples=None,
-        max_val_samples=None,
-        max_refit_samples=None,
-    )
-    params["tune"]["pruner"]["startup_trials"] = N_TRIALS  # no pruning: every trial completes
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    return tmp_path
+    # startup_trials = n_trials: no pruning, every trial completes.
+    return write_tuning_project(tmp_path, N_TRIALS, epochs=6, startup_trials=N_TRIALS)
 
 
 def _tune(project: Path) -> subprocess.Popen[str]:

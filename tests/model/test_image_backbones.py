@@ -9,7 +9,6 @@ proxy that refuses connections).
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import warnings
@@ -27,6 +26,7 @@ from gaitgrf.core.errors import GaitGrfError
 from gaitgrf.models.base import ModelSpec
 from gaitgrf.models.image import FixedAdapter, ImageRegressor, learned_adapter, parse_size
 from gaitgrf.training import weights
+from tests.support.servers import free_port
 
 ARCHS = ("resnet50", "inception_v3")
 C, T = 33, 101
@@ -226,16 +226,9 @@ def test_weights_status_and_fetch_of_a_present_file(tmp_path: Path) -> None:
     assert weights.fetch("resnet50", tmp_path) == tmp_path / "resnet50-0676ba61.pth"
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 def test_fetch_offline_is_one_clear_line(tmp_path: Path) -> None:
     """Through a proxy that refuses connections the download fails at once, on any machine."""
-    proxy = f"http://127.0.0.1:{_closed_port()}"
+    proxy = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     env = {**os.environ, "https_proxy": proxy, "HTTPS_PROXY": proxy, "no_proxy": "", "NO_PROXY": ""}
     target = tmp_path / "weights"
     command = ["weights", "fetch", "--arch", "resnet50", "--dir", str(target)]
