@@ -40,7 +40,7 @@ _TASK: dict[str, Any] = {"cache_policy": NO_CACHE}
 
 @task(name="add-cohort", **_TASK)
 def add_cohort_task(params: Params, incoming: str) -> dict[str, Any]:
-    from gaitgrf.ingest.intake import CohortRejected, add_cohort
+    from gaitgrf.ingest.intake import IntakeBusy, IntakeError, add_cohort
 
     logger = get_run_logger()
     src = Path(incoming)
@@ -56,7 +56,9 @@ def add_cohort_task(params: Params, incoming: str) -> dict[str, Any]:
             cohort_id=None,
             report=logger.info,
         )
-    except CohortRejected as exc:
+    except IntakeBusy:
+        raise  # another add is running: the folder stays and is taken at a later poll
+    except IntakeError as exc:  # failed validation or the contract: never taken again as is
         _park(src, params.paths.incoming / ".rejected")
         logger.error("%s (%s)", exc, exc.hint)
         raise

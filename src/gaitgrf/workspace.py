@@ -141,6 +141,14 @@ def git_commit_paths(root: Path, paths: Sequence[Path], message: str) -> str:
     return _git(root, "rev-parse", "HEAD").stdout.strip()
 
 
+def is_committed(root: Path, path: Path) -> bool:
+    """True when `path` is in HEAD and its working copy equals the committed one."""
+    rel = _rel(path, root.resolve())
+    if _git(root, "ls-files", "--error-unmatch", "--", rel, check=False).returncode != 0:
+        return False
+    return _git(root, "diff", "--quiet", "HEAD", "--", rel, check=False).returncode == 0
+
+
 def _initial_commit(root: Path) -> str:
     _git(root, "add", "-A")
     identity = () if _has_identity(root) else _IDENTITY
@@ -346,12 +354,24 @@ def restore_cohorts(root: Path, raw_dir: Path, *, report: Report = _noop) -> lis
 
 
 def track_untracked_cohorts(root: Path, raw_dir: Path, *, report: Report = _noop) -> list[Path]:
-    """Track every cohort folder that has no `.dvc` file yet (e.g. after an interrupted run)."""
-    return [
-        track_cohort(root, folder, report=report)
-        for folder in cohort_dirs(raw_dir)
-        if not dvc_file(folder).exists()
-    ]
+    """Track every cohort folder that has no `.dvc` file yet (e.g. after an interrupted run).
+
+    A folder whose `gaitgrf cohort add` was interrupted (its intake journal `.adding-<id>.json`
+    is still there) is left alone: it was never validated to the end, and the next `cohort add`
+    rolls it back.
+    """
+    tracked = []
+    for folder in cohort_dirs(raw_dir):
+        if dvc_file(folder).exists():
+            continue
+        if (raw_dir / f".adding-{folder.name}.json").exists():
+            report(
+                f"cohort {folder.name}: an interrupted `gaitgrf cohort add` left it half-added; "
+                "not tracked (run the same `gaitgrf cohort add` again)"
+            )
+            continue
+        tracked.append(track_cohort(root, folder, report=report))
+    return tracked
 
 
 def ensure_default_cohort(

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gaitgrf.core import contract as c
+from gaitgrf.core.cron import check_cron
 from gaitgrf.core.errors import GaitGrfError
 
 
@@ -124,6 +125,17 @@ class FilterConfig(Section):
         "cop": 10.0,
     }
 
+    @model_validator(mode="after")
+    def _known_families(self) -> FilterConfig:
+        families = sorted(f.name for f in c.CHANNEL_FAMILIES)
+        unknown = sorted(set(self.cutoff_hz) - set(families))
+        if unknown:
+            raise ValueError(f"unknown channel famil(ies) {unknown} (valid: {', '.join(families)})")
+        bad = sorted(k for k, v in self.cutoff_hz.items() if not v > 0)
+        if bad:
+            raise ValueError(f"cut-offs must be positive (Hz): {bad}")
+        return self
+
 
 class EventsConfig(Section):
     #: Vertical force above which a foot is on the plate (N).
@@ -146,6 +158,27 @@ class ResampleConfig(Section):
     layouts: tuple[str, ...] = ("stance", "window")
     stance_points: int = Field(101, ge=11)
     window: WindowConfig = WindowConfig()
+
+    @model_validator(mode="after")
+    def _below_nyquist(self) -> ResampleConfig:
+        """Every cut-off must lie below the common grid's Nyquist frequency (rate_hz / 2).
+
+        Filters run at each stream's native rate, but the result is sampled at `rate_hz`: any
+        content the filter lets through above rate_hz / 2 folds back (aliases) onto the grid.
+        """
+        from gaitgrf.core.samples import LAYOUTS
+
+        unknown = sorted(set(self.layouts) - set(LAYOUTS))
+        if unknown:
+            raise ValueError(f"unknown layout(s) {unknown} (valid: {', '.join(LAYOUTS)})")
+        nyquist = self.rate_hz / 2
+        above = {k: v for k, v in self.filter.cutoff_hz.items() if v >= nyquist}
+        if above:
+            raise ValueError(
+                f"filter.cutoff_hz {above} at or above the Nyquist frequency {nyquist:g} Hz of "
+                f"rate_hz {self.rate_hz:g}: lower the cut-off or raise rate_hz"
+            )
+        return self
 
 
 class FuseConfig(Section):
@@ -210,9 +243,11 @@ class BudgetConfig(Section):
     """How much compute one Optuna study may spend (docs/tuning.md, "Budget")."""
 
     #: Trials (completed + pruned) a study stops at; a resumed study only runs what is missing.
-    n_trials: int = Field(8, ge=1)
-    #: Wall time after which a study starts no new trial (seconds; None: no limit).
-    timeout_s: float | None = Field(20.0, gt=0)
+    n_trials: int = Field(3, ge=1)
+    #: Opt-in wall time after which a study starts no new trial (seconds; None: no limit). Off by
+    #: default: with it, how many trials run depends on the machine's load, so the same params,
+    #: data and code would not give the same results.
+    timeout_s: float | None = Field(None, gt=0)
     epochs: int = Field(4, ge=1)
     #: Early stopping: epochs without a better validation loss before a fold stops (0: never).
     patience: int = Field(2, ge=0)
@@ -335,6 +370,12 @@ class RetrainConfig(Section):
     #: A folder without a READY marker counts as complete once unchanged for this long (s).
     settle_s: float = Field(120.0, ge=0)
 
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        # At params load, not minutes later when `gaitgrf serve` builds the deployment.
+        return check_cron(value)
+
 
 class Params(Section):
     paths: PathsConfig = PathsConfig()
@@ -360,7 +401,8 @@ def parse_params(raw: dict[str, Any], *, source: str = "params") -> Params:
         return Params.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
         )
         raise ConfigError(f"{source}: {problems}") from None
 

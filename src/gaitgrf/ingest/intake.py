@@ -19,12 +19,14 @@ changed for `settle_s` seconds, so a folder still being copied is never taken.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import shutil
-import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -32,13 +34,24 @@ from typing import Any, Final
 from gaitgrf.core import contract as c
 from gaitgrf.core.config import ContractConfig, ValidateConfig
 from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.core.fsutil import UnsafePathError, check_id, child_path, refuse_unsafe_entries
 
 READY_MARKER: Final = "READY"
+#: In-progress names under data/raw (dot-names: cohort listings, git and DVC ignore them).
+LOCK_FILE: Final = ".intake.lock"
+SCRATCH_DIR: Final = ".intake-scratch"
+JOURNAL_PREFIX: Final = ".adding-"
 Report = Callable[[str], None]
 
 
 class IntakeError(GaitGrfError):
     hint = "nothing under data/raw changed; fix the source and run `gaitgrf cohort add` again"
+
+
+class IntakeBusy(IntakeError):
+    """Another add holds the intake lock: try again later (the incoming folder stays put)."""
+
+    hint = "nothing changed; run it again once the other `gaitgrf cohort add` has finished"
 
 
 class CohortRejected(IntakeError):
@@ -72,24 +85,31 @@ def is_contract_cohort(src: Path) -> bool:
 
 
 def contract_cohort_id(src: Path) -> str:
+    """The manifest's cohort id, checked (pattern, no path escape) before any path uses it."""
     try:
         manifest = json.loads((src / c.MANIFEST_FILE).read_text())
     except (OSError, ValueError) as exc:
         raise IntakeError(f"{src / c.MANIFEST_FILE}: cannot be read ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise IntakeError(
+            f"{src / c.MANIFEST_FILE}: expected a JSON object, found {type(manifest).__name__}"
+        )
     cohort_id = manifest.get("cohort_id")
     if not isinstance(cohort_id, str) or not cohort_id:
         raise IntakeError(f"{src / c.MANIFEST_FILE}: no cohort_id")
-    return cohort_id
+    try:
+        return check_id(cohort_id)
+    except UnsafePathError as exc:
+        raise IntakeError(f"{src / c.MANIFEST_FILE}: {exc}") from None
 
 
 def check_absent(raw_dir: Path, cohort_id: str) -> None:
     from gaitgrf.workspace import dvc_file
 
-    if not c.COHORT_ID_PATTERN.match(cohort_id):
-        raise IntakeError(
-            f"cohort id {cohort_id!r} must match {c.COHORT_ID_PATTERN.pattern}",
-        )
-    folder = raw_dir / cohort_id
+    try:
+        folder = child_path(raw_dir, cohort_id)
+    except UnsafePathError as exc:
+        raise IntakeError(str(exc)) from None
     if folder.exists() or dvc_file(folder).exists():
         raise IntakeError(
             f"cohort {cohort_id!r} already exists in {raw_dir} (adding the same cohort twice is "
@@ -114,7 +134,7 @@ def _candidate(
                 f"{src}: manifest says cohort {found!r}, --cohort says {cohort_id!r}; a contract "
                 "cohort keeps its id (its manifest and trial files name it)"
             )
-        shutil.copytree(src, raw / found, ignore=shutil.ignore_patterns(READY_MARKER))
+        shutil.copytree(src, child_path(raw, found), ignore=shutil.ignore_patterns(READY_MARKER))
         return found, raw / found
     if cohort_id is None:
         raise IntakeError(
@@ -142,50 +162,88 @@ def add_cohort(
     report: Report = _noop,
 ) -> Added:
     """Validate `src` as a new cohort, then add, track, push and commit it (see module doc)."""
-    from gaitgrf.pipeline.validate.run import ValidationFailed, validate_cohorts
-    from gaitgrf.workspace import git_commit_paths, track_cohort
-
     src = Path(src)
     if not src.is_dir():
         raise IntakeError(f"{src}: not a folder")
-    with tempfile.TemporaryDirectory(prefix="gaitgrf-intake-") as tmp:
-        scratch = Path(tmp)
-        new_id, candidate = _candidate(src, scratch, cohort_id, subjects_file, report)
-        check_absent(raw_dir, new_id)
-        report(f"validating cohort {new_id} on its own")
-        try:
-            summary = validate_cohorts(
-                scratch / "raw", scratch / "validated", scratch / "reports", contract, rules
-            )
-        except ValidationFailed as exc:
-            kept = rejected_dir / new_id
-            shutil.rmtree(kept, ignore_errors=True)
-            shutil.copytree(scratch / "reports", kept)
-            raise CohortRejected(f"cohort {new_id} rejected: {exc}", kept) from None
-        quarantined = [
-            {"trial": key, "reasons": reasons}
-            for key, reasons in summary.quarantined_trials.items()
-        ]
-        check_absent(raw_dir, new_id)  # again, right before writing
-        raw_dir.mkdir(parents=True, exist_ok=True)
-        staging = raw_dir / f".adding-{new_id}"
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(candidate, staging)
-        folder = raw_dir / new_id
-        staging.rename(folder)
     try:
-        tracked = track_cohort(root, folder, report=report)
-        sha = None
-        if commit:
-            ignore = raw_dir / ".gitignore"
-            sha = git_commit_paths(
-                root, [tracked, ignore], f"Add cohort {new_id} ({summary.trials} trials)"
+        if cohort_id is not None:
+            check_id(cohort_id)
+        refuse_unsafe_entries(src)
+    except UnsafePathError as exc:
+        raise IntakeError(str(exc)) from None
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    with intake_lock(raw_dir):
+        recover_interrupted(root, raw_dir, report=report)
+        scratch = fresh_scratch(raw_dir)
+        try:
+            new_id, candidate = _candidate(src, scratch, cohort_id, subjects_file, report)
+            check_absent(raw_dir, new_id)
+            summary = _validate_alone(
+                src, scratch, candidate, new_id, contract, rules, rejected_dir, report
             )
-            report(f"committed {tracked.name} ({sha[:10]})")
-    except BaseException:
-        _undo(root, folder)
-        raise
+            check_absent(raw_dir, new_id)  # again, right before writing
+            folder = child_path(raw_dir, new_id)
+            journal = begin(raw_dir, new_id, commit=commit)
+            os.rename(candidate, folder)  # same file system: one atomic step
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        try:
+            tracked, sha = _track_and_commit(root, raw_dir, folder, summary.trials, commit, report)
+        except BaseException:
+            _undo(root, folder)
+            journal.unlink(missing_ok=True)
+            raise
+        journal.unlink(missing_ok=True)
+    quarantined = [
+        {"trial": key, "reasons": reasons} for key, reasons in summary.quarantined_trials.items()
+    ]
     return Added(new_id, folder, tracked, sha, summary.trials, quarantined)
+
+
+def _validate_alone(
+    src: Path,
+    scratch: Path,
+    candidate: Path,
+    new_id: str,
+    contract: ContractConfig,
+    rules: ValidateConfig,
+    rejected_dir: Path,
+    report: Report,
+) -> Any:
+    """Validate the candidate on its own; errors name the source folder, never the scratch."""
+    from gaitgrf.pipeline.validate.run import ValidationFailed, validate_cohorts
+
+    def named(exc: Exception) -> str:
+        # The user knows the source folder; the scratch copy is gone when they read this.
+        text = str(exc).replace(str(candidate), str(src))
+        return text.replace(f"raw data at {scratch / 'raw'}", f"cohort at {src}")
+
+    report(f"validating cohort {new_id} on its own")
+    try:
+        return validate_cohorts(
+            scratch / "raw", scratch / "validated", scratch / "reports", contract, rules
+        )
+    except ValidationFailed as exc:
+        kept = child_path(rejected_dir, new_id)
+        shutil.rmtree(kept, ignore_errors=True)
+        shutil.copytree(scratch / "reports", kept)
+        raise CohortRejected(f"cohort {new_id} rejected: {named(exc)}", kept) from None
+    except GaitGrfError as exc:
+        raise IntakeError(f"cohort {new_id}: {named(exc)}") from None
+
+
+def _track_and_commit(
+    root: Path, raw_dir: Path, folder: Path, trials: int, commit: bool, report: Report
+) -> tuple[Path, str | None]:
+    from gaitgrf.workspace import git_commit_paths, track_cohort
+
+    tracked = track_cohort(root, folder, report=report)
+    if not commit:
+        return tracked, None
+    ignore = raw_dir / ".gitignore"
+    sha = git_commit_paths(root, [tracked, ignore], f"Add cohort {folder.name} ({trials} trials)")
+    report(f"committed {tracked.name} ({sha[:10]})")
+    return tracked, sha
 
 
 def _undo(root: Path, folder: Path) -> None:
@@ -198,6 +256,70 @@ def _undo(root: Path, folder: Path) -> None:
     if ignore.is_file():
         lines = [ln for ln in ignore.read_text().splitlines() if ln.strip() != f"/{folder.name}"]
         ignore.write_text("".join(f"{ln}\n" for ln in lines))
+
+
+# --- crash safety: one add at a time, a journal per add, scratch inside the project ------------
+@contextmanager
+def intake_lock(raw_dir: Path) -> Iterator[None]:
+    """Hold `raw_dir/.intake.lock` for the whole add; a second add fails at once, in one line."""
+    path = raw_dir / LOCK_FILE
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IntakeBusy(
+                f"another `gaitgrf cohort add` is running on {raw_dir} (lock {path})"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def fresh_scratch(raw_dir: Path) -> Path:
+    """An empty scratch folder inside `raw_dir` (same file system; ignored by git and DVC).
+
+    Only the lock holder calls this, so anything already there was left by a killed add.
+    """
+    scratch = raw_dir / SCRATCH_DIR
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    return scratch
+
+
+def begin(raw_dir: Path, cohort_id: str, *, commit: bool) -> Path:
+    """Write the journal of an add before the cohort folder appears under `raw_dir`."""
+    journal = raw_dir / f"{JOURNAL_PREFIX}{cohort_id}.json"
+    journal.write_text(json.dumps({"cohort_id": cohort_id, "commit": commit}) + "\n")
+    return journal
+
+
+def recover_interrupted(root: Path, raw_dir: Path, *, report: Report = _noop) -> list[str]:
+    """Finish or roll back adds that a crash interrupted; return the ids rolled back.
+
+    A journal left behind means the add got as far as moving the cohort in, maybe further.
+    When the cohort's `.dvc` file is committed (or was never to be committed and is tracked),
+    the add had finished: only the journal goes. Otherwise the half-added cohort is removed, so
+    that running the same `cohort add` again starts from a clean `data/raw`.
+    """
+    from gaitgrf.workspace import dvc_file, is_committed
+
+    rolled_back = []
+    for journal in sorted(raw_dir.glob(f"{JOURNAL_PREFIX}*.json")):
+        try:
+            entry = json.loads(journal.read_text())
+            folder = child_path(raw_dir, entry["cohort_id"])
+        except (OSError, ValueError, KeyError, TypeError, UnsafePathError):
+            report(f"ignoring unreadable intake journal {journal}")
+            continue
+        tracked = dvc_file(folder)
+        done = tracked.is_file() and (not entry.get("commit", True) or is_committed(root, tracked))
+        if not done:
+            _undo(root, folder)
+            rolled_back.append(folder.name)
+            report(f"rolled back the interrupted add of cohort {folder.name}")
+        journal.unlink()
+    return rolled_back
 
 
 # --- the incoming folder -----------------------------------------------------------------------
