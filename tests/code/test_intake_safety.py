@@ -48,7 +48,7 @@ def test_manifest_id_that_escapes_is_refused_before_any_copy(
     project = tmp_path / "project"
     escape = Path("/tmp/gaitgrf-escape")
     assert not escape.exists()
-    with pytest.raises(IntakeError, match="manifest.json"):
+    with pytest.raises(IntakeError, match=r"manifest\.json"):
         _add(src, project)
     assert not escape.exists()
     assert not (project / "data" / "raw").exists() or not [
@@ -132,15 +132,17 @@ def test_scratch_of_a_killed_add_is_cleaned_and_errors_name_the_source(
     assert not (raw / intake.SCRATCH_DIR).exists()
 
 
+def _commit(project: Path, *paths: str) -> None:
+    subprocess.run(["git", "-C", str(project), "add", *paths], check=True)
+    identity = ["-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "-C", str(project), *identity, "commit", "-qm", "x"], check=True)
+
+
 def _git_project(path: Path) -> Path:
     path.mkdir(parents=True)
     subprocess.run(["git", "init", "-q", str(path)], check=True)
     (path / "README").write_text("x\n")
-    subprocess.run(["git", "-C", str(path), "add", "README"], check=True)
-    subprocess.run(
-        ["git", "-C", str(path), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "i"],
-        check=True,
-    )
+    _commit(path, "README")
     return path
 
 
@@ -154,11 +156,7 @@ def test_interrupted_add_is_rolled_back_and_a_finished_one_kept(tmp_path: Path) 
     done = raw / "done"
     done.mkdir()
     (raw / "done.dvc").write_text("outs: []\n")
-    subprocess.run(["git", "-C", str(project), "add", "data/raw/done.dvc"], check=True)
-    subprocess.run(
-        ["git", "-C", str(project), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "d"],
-        check=True,
-    )
+    _commit(project, "data/raw/done.dvc")
     intake.begin(raw, "done", commit=True)
     lines: list[str] = []
     assert intake.recover_interrupted(project, raw, report=lines.append) == ["half"]
