@@ -21,7 +21,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from gaitgrf.core.config import Params, load_params
-from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.core.errors import GaitGrfError, error_lines
 
 
 def retry_on_io_error(_task: Any, _run: Any, state: Any) -> bool:
@@ -108,9 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = prepare(args.params)
     except GaitGrfError as exc:
-        print(f"prepare: {exc}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+        print("\n".join(error_lines(exc, "prepare")), file=sys.stderr)
         return 1
     print(f"prepare: {result}")
     return 0

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from gaitgrf.core.config import load_params
-from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.core.errors import GaitGrfError, error_lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,9 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         tracker = open_tracker(params, os.environ)
         ev.log_to_mlflow(tracker, results, [report, out_dir], info)
     except GaitGrfError as exc:
-        print(f"evaluate: {exc}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+        print("\n".join(error_lines(exc, "evaluate")), file=sys.stderr)
         return 1
     best = metrics["best"]
     print(

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from gaitgrf.core.config import load_params
-from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.core.errors import GaitGrfError, error_lines
 from gaitgrf.pipeline.fuse.run import SUMMARY_FILE, fuse
 
 
@@ -26,9 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         params = load_params(args.params)
         summary = fuse(params.paths.resampled, params.paths.fused, params.fuse)
     except GaitGrfError as exc:
-        print(f"fuse: {exc}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+        print("\n".join(error_lines(exc, "fuse")), file=sys.stderr)
         return 1
     for layout, info in summary["layouts"].items():
         conditions = ", ".join(

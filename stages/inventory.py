@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from gaitgrf.core.config import load_params
-from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.core.errors import GaitGrfError, error_lines
 from gaitgrf.pipeline.inventory import build_inventory
 
 
@@ -26,9 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         params = load_params(args.params)
         inventory = build_inventory(params.paths.raw, params.contract)
     except GaitGrfError as exc:
-        print(f"inventory: {exc}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+        print("\n".join(error_lines(exc, "inventory")), file=sys.stderr)
         return 1
     out = params.paths.reports / "inventory.json"
     out.parent.mkdir(parents=True, exist_ok=True)

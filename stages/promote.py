@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from gaitgrf.core.config import load_params
-from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.core.errors import GaitGrfError, error_lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,9 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             log=lambda line: print(f"promote: {line}", flush=True),
         )
     except GaitGrfError as exc:
-        print(f"promote: {exc}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+        print("\n".join(error_lines(exc, "promote")), file=sys.stderr)
         return 1
     return 0
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from gaitgrf.core.config import load_params
-from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.core.errors import GaitGrfError, error_lines
 from gaitgrf.pipeline.resample.run import resample_cohorts
 
 
@@ -34,12 +34,7 @@ def main(argv: list[str] | None = None) -> int:
             params.paths.validated, params.paths.resampled, report_path, params.resample
         )
     except GaitGrfError as exc:
-        lines = [line.strip() for line in str(exc).strip().splitlines()] or [type(exc).__name__]
-        more = f" {lines[1]}" if len(lines) > 1 else ""
-        more += f" (+{len(lines) - 2} more)" if len(lines) > 2 else ""
-        print(f"resample: {lines[0]}{more}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+        print("\n".join(error_lines(exc, "resample", brief=True)), file=sys.stderr)
         return 1
     samples = ", ".join(f"{k} {v}" for k, v in report["samples"].items())
     hs, to = report["event_agreement"]["heel_strike"], report["event_agreement"]["toe_off"]

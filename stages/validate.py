@@ -18,7 +18,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from gaitgrf.core.config import load_params
-from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.core.errors import GaitGrfError, error_lines
 from gaitgrf.pipeline.validate.report import ValidationSummary
 from gaitgrf.pipeline.validate.run import ValidationFailed, validate_cohorts
 
@@ -72,9 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     except GaitGrfError as exc:
         if isinstance(exc, ValidationFailed):
             render(exc.summary, console)
-        errors.print(f"[red]validate:[/] {exc}", highlight=False)
-        if exc.hint:
-            errors.print(f"hint: {exc.hint}", highlight=False)
+        message, *hint = error_lines(exc, "validate")
+        errors.print(f"[red]validate:[/]{message.removeprefix('validate:')}", highlight=False)
+        for line in hint:
+            errors.print(line, highlight=False)
         return 1
     render(summary, console)
     return 0

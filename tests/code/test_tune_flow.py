@@ -58,7 +58,7 @@ def test_cli_worker_runs_the_flow_module_in_worker_mode(monkeypatch: pytest.Monk
     def fake_run(command: list[str], *_: Any) -> None:
         calls.append(command)
 
-    monkeypatch.setattr(cli, "_run", fake_run)
+    monkeypatch.setattr("gaitgrf.cli.pipeline.run_tool", fake_run)
     runner = CliRunner()
     result = runner.invoke(cli.app, ["tune", "--worker", "lstm", "--condition", "base"])
     assert result.exit_code == 0, result.output

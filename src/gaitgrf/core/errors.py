@@ -56,3 +56,27 @@ class CohortExistsError(GaitGrfError):
     """Refusal to write over a stored cohort: a cohort is immutable once written."""
 
     hint = "choose another cohort id; stored cohorts are never overwritten"
+
+
+def error_lines(exc: GaitGrfError, prefix: str, *, brief: bool = False) -> list[str]:
+    """How every front end words a `GaitGrfError`: `<prefix>: <message>`, then `hint: <hint>`.
+
+    The CLI, the DVC stages and the Prefect flows all show errors this way, so the wording lives
+    here once. The message keeps its own line breaks (a ContractError lists its violations below
+    its first line), so the first item may span several lines; the hint line is left out when the
+    error has none. `brief` folds the message into one line instead (its first two lines and how
+    many more there are), for a DVC log where each stage should say what went wrong in one line.
+    """
+    message = _one_line(exc) if brief else str(exc)
+    lines = [f"{prefix}: {message}"]
+    if exc.hint:
+        lines.append(f"hint: {exc.hint}")
+    return lines
+
+
+def _one_line(exc: GaitGrfError) -> str:
+    """The message's first line, its second one, and a count of the others; the class if empty."""
+    lines = [line.strip() for line in str(exc).strip().splitlines()] or [type(exc).__name__]
+    more = f" {lines[1]}" if len(lines) > 1 else ""
+    more += f" (+{len(lines) - 2} more)" if len(lines) > 2 else ""
+    return f"{lines[0]}{more}"
