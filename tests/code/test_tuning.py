@@ -32,7 +32,6 @@ def config(n_trials: int = 2, epochs: int = 2, **budget: object) -> TuneConfig:
         test_fraction=0.25,
         budget=BudgetConfig(
             n_trials=n_trials,
-            timeout_s=None,
             epochs=epochs,
             max_train_samples=None,
             max_val_samples=None,
@@ -184,3 +183,25 @@ def test_study_tracks_trials_and_logs_a_loadable_model(tmp_path: Path) -> None:
     assert saved["best_trial"] in (0, 1) and not set(saved["subjects"]["test"]) & set(
         saved["subjects"]["tuning"]
     )
+
+
+def test_only_an_opt_in_wall_clock_limit_cuts_a_study_and_it_says_so(tmp_path: Path) -> None:
+    """Default budgets count trials; a timeout that stops a study early is recorded."""
+    from gaitgrf.pipeline.evaluate.report import budget_lines
+
+    assert BudgetConfig().timeout_s is None
+    full = _study(tmp_path / "full", config(n_trials=2))
+    assert full["timeout_cut"] is False
+    cut = _study(tmp_path / "cut", config(n_trials=3, timeout_s=0.05))
+    assert sum(cut["trials"].values()) < 3
+    assert cut["timeout_cut"] is True
+
+    class Result:
+        def __init__(self, study: str, summary: dict) -> None:  # type: ignore[type-arg]
+            self.study, self.summary = study, summary
+
+    lines = budget_lines([Result("mlp__base", full), Result("mlp__subject", cut)])  # type: ignore[list-item]
+    text = "\n".join(lines)
+    assert "mlp__base 2/2" in text
+    assert "stopped 1 study before the trial budget: mlp__subject (1 of 3 trials)" in text
+    assert "Wall-clock" not in "\n".join(budget_lines([Result("mlp__base", full)]))  # type: ignore[list-item]

@@ -48,6 +48,31 @@ def long_metrics(results: Sequence[ModelResult]) -> pd.DataFrame:
 
 
 # --- report ------------------------------------------------------------------------------------
+def budget_lines(results: Sequence[ModelResult]) -> list[str]:
+    """The report header's account of what each study ran, and any study a wall clock cut."""
+    parts, cut = [], []
+    for res in results:
+        trials = res.summary.get("trials", {})
+        budget = res.summary.get("budget", {})
+        ran = trials.get("COMPLETE", 0) + trials.get("PRUNED", 0)
+        parts.append(f"{res.study} {ran}/{budget.get('n_trials', '?')}")
+        if res.summary.get("timeout_cut"):
+            cut.append(f"{res.study} ({ran} of {budget.get('n_trials')} trials)")
+    lines = [
+        "Trials per study (complete + pruned / budget `n_trials`): " + ", ".join(parts) + ".",
+        "",
+    ]
+    if cut:
+        lines += [
+            f"**Wall-clock limit:** `tune.budget.timeout_s` stopped {len(cut)} stud"
+            f"{'y' if len(cut) == 1 else 'ies'} before the trial budget: {', '.join(cut)}. "
+            "Their results depend on the machine's load; set `timeout_s: null` to compare "
+            "budgets that count trials and epochs only.",
+            "",
+        ]
+    return lines
+
+
 def _fmt(value: Any, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "-"
@@ -70,6 +95,7 @@ def markdown_report(
         f"`{context['data_version']}`. Primary metric: `{PRIMARY}` (mean rRMSE of the three "
         "components, %, lower is better).",
         "",
+        *context.get("budget_lines", ()),
         "## Ranking",
         "",
         "| rank | architecture | condition | rRMSE mean % | vertical r / rRMSE % | "

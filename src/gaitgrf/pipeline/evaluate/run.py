@@ -18,6 +18,7 @@ import pandas as pd
 from gaitgrf.core.errors import GaitGrfError
 from gaitgrf.pipeline.evaluate.metrics import PRIMARY, ModelResult, evaluate_model
 from gaitgrf.pipeline.evaluate.report import (
+    budget_lines,
     long_metrics,
     markdown_report,
     plot_bars,
@@ -70,6 +71,7 @@ def write_outputs(
     )
     plot_bars(table, plots / "architectures.png")
     report_path.parent.mkdir(parents=True, exist_ok=True)
+    context = {**context, "budget_lines": budget_lines(results)}
     report_path.write_text(markdown_report(table, effects, tests, context))
     metrics = {
         "best": {"study": best.study, PRIMARY: best.pooled[PRIMARY]},

@@ -211,6 +211,7 @@ def _summary(
 ) -> dict[str, Any]:
     """What `summary.json` says of the study, its best trial and its refit."""
     data = ctx.data
+    counts = state_counts(study)
     return {
         "study": study_name(request.arch, request.condition),
         "architecture": request.arch,
@@ -223,8 +224,12 @@ def _summary(
         "cv_val_loss": float(best.value) if best.value is not None else None,
         "best_trial": best.number,
         "best_params": best.params,
-        "trials": state_counts(study),
+        "trials": counts,
         "budget": ctx.budget.model_dump(),
+        # Only an opt-in wall-clock limit can stop a study short of its trial budget; the
+        # evaluation report names such studies (their results depend on machine load).
+        "timeout_cut": ctx.budget.timeout_s is not None
+        and counts.get("COMPLETE", 0) + counts.get("PRUNED", 0) < ctx.budget.n_trials,
         "subjects": {"tuning": list(data.split.tuning), "test": list(data.split.test)},
         "folds": len(data.folds),
         "seconds": time.perf_counter() - started,

@@ -152,10 +152,11 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
 
 
 def _sampler(seed: int, name: str) -> optuna.samplers.BaseSampler:
-    """TPE seeded per study: the same seed gives every study its own, reproducible sequence."""
-    import optuna
+    """TPE seeded per study and per trial (`sampler.py`): resumed studies and parallel workers
+    never replay one random stream; every study has its own, reproducible sequence."""
+    from gaitgrf.pipeline.tune.sampler import TrialSeededTPESampler
 
-    return optuna.samplers.TPESampler(seed=(seed * 7919 + zlib.crc32(name.encode())) % 2**31)
+    return TrialSeededTPESampler((seed * 7919 + zlib.crc32(name.encode())) % 2**31)
 
 
 def _pruner(cfg: PrunerConfig) -> optuna.pruners.BasePruner:
