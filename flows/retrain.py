@@ -30,6 +30,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from gaitgrf.core.artifacts import Artifacts
 from gaitgrf.core.config import Params, load_params
 
 EVENT = "gaitgrf.cohort.arrived"
@@ -52,7 +53,7 @@ def add_cohort_task(params: Params, incoming: str) -> dict[str, Any]:
             raw_dir=params.paths.raw,
             contract=params.contract,
             rules=params.validate_,
-            rejected_dir=params.paths.reports / "rejected",
+            rejected_dir=Artifacts.from_paths(params.paths).rejected_dir(),
             cohort_id=None,
             report=logger.info,
         )
@@ -115,7 +116,7 @@ def record_task(
     from gaitgrf.runtime import data_version, open_tracker
 
     logger = get_run_logger()
-    promotion_path = params.paths.reports / "promotion.json"
+    promotion_path = Artifacts.from_paths(params.paths).promotion_report()
     promotion = json.loads(promotion_path.read_text()) if promotion_path.is_file() else {}
     decided_now = "promote" in repro["stages"]
     tracker = open_tracker(params, os.environ)

@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from gaitgrf.core.artifacts import Artifacts
 from gaitgrf.core.config import load_params
 from gaitgrf.core.errors import GaitGrfError
 
@@ -31,21 +32,19 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         params = load_params(args.params)
+        artifacts = Artifacts.from_paths(params.paths)
         studies = study_names(params.models.architectures, params.fuse.conditions)
         results, info = ev.evaluate_studies(
-            params.paths.tuned,
-            params.paths.fused,
-            read_subjects(params.paths.resampled / "subjects.csv"),
+            artifacts,
+            read_subjects(artifacts.subjects_table()),
             params.tune,
             studies,
             log=lambda line: print(f"evaluate: {line}", flush=True),
         )
-        out_dir = params.paths.reports / "evaluation"
-        report = params.paths.reports / "evaluation.md"
+        out_dir, report = artifacts.evaluation_dir(), artifacts.evaluation_report()
         metrics = ev.write_outputs(
             results,
-            out_dir,
-            report,
+            artifacts,
             info,
             bootstrap=params.evaluate.bootstrap,
             alpha=params.evaluate.alpha,

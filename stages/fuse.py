@@ -13,9 +13,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from gaitgrf.core.artifacts import Artifacts
 from gaitgrf.core.config import load_params
 from gaitgrf.core.errors import GaitGrfError
-from gaitgrf.pipeline.fuse.run import SUMMARY_FILE, fuse
+from gaitgrf.pipeline.fuse.run import fuse
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
             f"fuse: {layout}: {info['samples']} samples of {info['subjects']} subjects, "
             f"{len(info['channels'])} channels x {info['time_points']} points -> {conditions}"
         )
-    print(f"fuse: summary -> {params.paths.fused / SUMMARY_FILE}")
+    print(f"fuse: summary -> {Artifacts.from_paths(params.paths).fuse_summary()}")
     return 0
 
 

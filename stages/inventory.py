@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from gaitgrf.core.artifacts import Artifacts
 from gaitgrf.core.config import load_params
 from gaitgrf.core.errors import GaitGrfError
 from gaitgrf.pipeline.inventory import build_inventory
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         if exc.hint:
             print(f"hint: {exc.hint}", file=sys.stderr)
         return 1
-    out = params.paths.reports / "inventory.json"
+    out = Artifacts.from_paths(params.paths).inventory_report()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(inventory, indent=2) + "\n")
     print(

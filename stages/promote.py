@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from gaitgrf.core.artifacts import Artifacts
 from gaitgrf.core.config import load_params
 from gaitgrf.core.errors import GaitGrfError
 
@@ -30,16 +31,15 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         params = load_params(args.params)
+        artifacts = Artifacts.from_paths(params.paths)
         studies = study_names(params.models.architectures, params.fuse.conditions)
         promote(
             tracker=open_tracker(params, os.environ),
-            summaries=read_summaries(params.paths.tuned, studies),
-            tuned_dir=params.paths.tuned,
-            fused_dir=params.paths.fused,
-            subjects=read_subjects(params.paths.resampled / "subjects.csv"),
+            summaries=read_summaries(artifacts, studies),
+            artifacts=artifacts,
+            subjects=read_subjects(artifacts.subjects_table()),
             tune_cfg=params.tune,
             cfg=params.promote,
-            report_path=params.paths.reports / "promotion.json",
             log=lambda line: print(f"promote: {line}", flush=True),
         )
     except GaitGrfError as exc:

@@ -14,6 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from gaitgrf.core.artifacts import Artifacts
 from gaitgrf.core.config import load_params
 from gaitgrf.core.errors import GaitGrfError
 from gaitgrf.pipeline.resample.run import resample_cohorts
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         params = load_params(args.params)
-        report_path = params.paths.reports / "events.json"
+        report_path = Artifacts.from_paths(params.paths).events_report()
         report = resample_cohorts(
             params.paths.validated, params.paths.resampled, report_path, params.resample
         )

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from gaitgrf.core.artifacts import Artifacts
 from gaitgrf.core.config import load_params
 from gaitgrf.core.errors import GaitGrfError
 from gaitgrf.pipeline.validate.report import ValidationSummary
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             summary = validate_cohorts(
                 paths.raw,
                 paths.validated,
-                paths.reports / "validation",
+                Artifacts.from_paths(paths).validation_dir(),
                 params.contract,
                 params.validate_,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gaitgrf.core.artifacts import Artifacts
 from gaitgrf.core.errors import GaitGrfError
 from gaitgrf.pipeline.evaluate.metrics import PRIMARY, ModelResult, evaluate_model
 from gaitgrf.pipeline.evaluate.report import (
@@ -33,8 +34,7 @@ class EvaluationError(GaitGrfError):
 
 def write_outputs(
     results: Sequence[ModelResult],
-    out_dir: Path,
-    report_path: Path,
+    artifacts: Artifacts,
     context: Mapping[str, Any],
     *,
     bootstrap: int,
@@ -43,6 +43,7 @@ def write_outputs(
     """Write the report, CSVs, plots and DVC metrics; return the metrics dict."""
     if not results:
         raise EvaluationError("no tuned model to evaluate")
+    out_dir, report_path = artifacts.evaluation_dir(), artifacts.evaluation_report()
     out_dir.mkdir(parents=True, exist_ok=True)
     table = ranking(results)
     effects = feature_effects(results, bootstrap=bootstrap, alpha=alpha)
@@ -80,14 +81,13 @@ def write_outputs(
         "feature_effects": effects,
         "friedman": tests,
     }
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    artifacts.evaluation_metrics().write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
 
 
 # --- loading the tuned models ------------------------------------------------------------------
 def evaluate_studies(
-    tuned_dir: Path,
-    fused_dir: Path,
+    artifacts: Artifacts,
     subjects: pd.DataFrame,
     cfg: Any,
     studies: Sequence[str],
@@ -99,7 +99,6 @@ def evaluate_studies(
     drawn again here and must equal those each study recorded, or its model is stale.
     """
     from gaitgrf.core.samples import SampleSet
-    from gaitgrf.pipeline.tune.run import BUNDLE_DIR, SUMMARY_FILE
     from gaitgrf.predictor import GrfPredictor
     from gaitgrf.training.splits import sample_index, split_subjects
 
@@ -107,23 +106,25 @@ def evaluate_studies(
     loaded: dict[str, SampleSet] = {}
     context: dict[str, Any] = {}
     for study in studies:
-        folder = tuned_dir / study
+        folder, summary_path = artifacts.study_dir(study), artifacts.study_summary(study)
         try:
-            summary = json.loads((folder / SUMMARY_FILE).read_text())
+            summary = json.loads(summary_path.read_text())
         except FileNotFoundError:
-            raise EvaluationError(f"{folder}: no {SUMMARY_FILE}; run `dvc repro` to tune") from None
+            raise EvaluationError(
+                f"{folder}: no {summary_path.name}; run `dvc repro` to tune"
+            ) from None
         condition = summary["condition"]
         if condition not in loaded:
-            loaded[condition] = SampleSet.load(fused_dir / cfg.layout / f"{condition}.npz")
+            loaded[condition] = SampleSet.load(artifacts.fused_set(cfg.layout, condition))
         samples = loaded[condition]
         split = split_subjects(samples, subjects, cfg)
         if sorted(summary["subjects"]["test"]) != sorted(split.test):
             raise EvaluationError(
-                f"{folder / SUMMARY_FILE}: its test subjects differ from the current hold-out "
+                f"{summary_path}: its test subjects differ from the current hold-out "
                 "(data or split changed since tuning); re-run the tune stage"
             )
         idx = sample_index(samples.groups, split.test)
-        predictor = GrfPredictor.load(folder / BUNDLE_DIR)
+        predictor = GrfPredictor.load(artifacts.study_bundle(study))
         result = evaluate_model(
             predictor,
             samples.inputs[idx],
