@@ -17,20 +17,20 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandas as pd
 
+from gaitgrf.core.artifacts import Artifacts
 from gaitgrf.core.errors import GaitGrfError
 from gaitgrf.core.samples import TARGETS
 from gaitgrf.pipeline.evaluate.metrics import PRIMARY, component_metrics
 
 if TYPE_CHECKING:
-    from gaitgrf.core.artifacts import Artifacts
-    from gaitgrf.core.config import PromoteConfig, TuneConfig
+    from gaitgrf.core.config import Params, PromoteConfig, TuneConfig
     from gaitgrf.predictor import GrfPredictor
     from gaitgrf.tracking import Tracker
 
@@ -329,3 +329,26 @@ def read_summaries(artifacts: Artifacts, studies: Sequence[str]) -> list[dict[st
             raise PromotionError(f"{path}: missing; run the tune stage of {study}")
         out.append(json.loads(path.read_text()))
     return out
+
+
+# --- the stage ---------------------------------------------------------------------------------
+def promote_stage(
+    params: Params, environ: Mapping[str, str], log: Callable[[str], None]
+) -> dict[str, Any]:
+    """DVC stage `promote`: `promote` over every study of params, with the stores of params
+    overridden by `environ` (`gaitgrf.runtime`); returns the decision record."""
+    from gaitgrf.pipeline.fuse.features import read_subjects
+    from gaitgrf.pipeline.tune.study import study_names
+    from gaitgrf.runtime import open_tracker
+
+    artifacts = Artifacts.from_paths(params.paths)
+    studies = study_names(params.models.architectures, params.fuse.conditions)
+    return promote(
+        tracker=open_tracker(params, environ),
+        summaries=read_summaries(artifacts, studies),
+        artifacts=artifacts,
+        subjects=read_subjects(artifacts.subjects_table()),
+        tune_cfg=params.tune,
+        cfg=params.promote,
+        log=log,
+    )

@@ -8,9 +8,9 @@ ranking, statistics (`stats`), report and plots (`report`) and the DVC metrics, 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,9 @@ from gaitgrf.pipeline.evaluate.report import (
     ranking,
 )
 from gaitgrf.pipeline.evaluate.stats import feature_effects, friedman_by_condition
+
+if TYPE_CHECKING:
+    from gaitgrf.core.config import Params
 
 
 class EvaluationError(GaitGrfError):
@@ -180,3 +183,44 @@ def log_to_mlflow(
     tracker.log_artifacts(run, list(artifacts))
     tracker.end_run(run)
     return str(run)
+
+
+# --- the stage ---------------------------------------------------------------------------------
+def evaluate_stage(
+    params: Params, environ: Mapping[str, str], log: Callable[[str], None]
+) -> dict[str, Any]:
+    """DVC stage `evaluate`: every study of params on the test subjects, written and logged
+    (stores from params overridden by `environ`, `gaitgrf.runtime`); returns the DVC metrics."""
+    from gaitgrf.pipeline.fuse.features import read_subjects
+    from gaitgrf.pipeline.tune.study import study_names
+    from gaitgrf.runtime import open_tracker
+
+    artifacts = Artifacts.from_paths(params.paths)
+    studies = study_names(params.models.architectures, params.fuse.conditions)
+    results, info = evaluate_studies(
+        artifacts,
+        read_subjects(artifacts.subjects_table()),
+        params.tune,
+        studies,
+        log=log,
+    )
+    metrics = write_outputs(
+        results,
+        artifacts,
+        info,
+        bootstrap=params.evaluate.bootstrap,
+        alpha=params.evaluate.alpha,
+    )
+    tracker = open_tracker(params, environ)
+    report = [artifacts.evaluation_report(), artifacts.evaluation_dir()]
+    log_to_mlflow(tracker, results, report, info)
+    return metrics
+
+
+def summary_lines(metrics: Mapping[str, Any], report: Path) -> list[str]:
+    """What the `evaluate` stage prints: the best model on the test subjects and the report."""
+    best = metrics["best"]
+    return [
+        f"evaluate: best on test subjects: {best['study']} ({PRIMARY} "
+        f"{best[PRIMARY]:.2f} %); report -> {report}"
+    ]

@@ -159,3 +159,18 @@ def _write_staging(
         "shared_files": {file: (staging / file).stat().st_size for file in SHARED_FILES.values()},
         "conditions": conditions,
     }
+
+
+def summary_lines(summary: dict[str, Any], summary_path: Path) -> list[str]:
+    """What the `fuse` stage prints: per layout its samples and conditions, then the summary."""
+    lines = []
+    for layout, info in summary["layouts"].items():
+        conditions = ", ".join(
+            f"{name} (S={len(cond['static_names'])})" for name, cond in info["conditions"].items()
+        )
+        lines.append(
+            f"fuse: {layout}: {info['samples']} samples of {info['subjects']} subjects, "
+            f"{len(info['channels'])} channels x {info['time_points']} points -> {conditions}"
+        )
+    lines.append(f"fuse: summary -> {summary_path}")
+    return lines

@@ -288,3 +288,12 @@ def tune_stage(
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps(metrics, indent=2) + "\n")
     return summary
+
+
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """What the tune stage prints once its study is refit."""
+    return [
+        f"tune: {summary['study']}: best trial {summary['best_trial']} "
+        f"cv loss {summary['cv_val_loss']:.4f}, trials {summary['trials']}, "
+        f"{summary['seconds']:.0f} s"
+    ]
