@@ -20,6 +20,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from gaitgrf.core.artifacts import Artifacts
 from gaitgrf.core.config import Params, load_params
 from gaitgrf.core.errors import GaitGrfError, error_lines
 
@@ -50,7 +51,7 @@ def validate_task(params: Params) -> dict[str, Any]:
     summary = validate_cohorts(
         params.paths.raw,
         params.paths.validated,
-        params.paths.reports / "validation",
+        Artifacts.from_paths(params.paths).validation_dir(),
         params.contract,
         params.validate_,
     )
@@ -71,7 +72,7 @@ def resample_task(params: Params) -> dict[str, Any]:
     report = resample_cohorts(
         params.paths.validated,
         params.paths.resampled,
-        params.paths.reports / "events.json",
+        Artifacts.from_paths(params.paths).events_report(),
         params.resample,
     )
     get_run_logger().info("resample: samples per layout %s", report.get("samples"))

@@ -30,7 +30,9 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from gaitgrf.core.artifacts import Artifacts
 from gaitgrf.core.config import Params, load_params
+from gaitgrf.core.errors import error_lines
 
 EVENT = "gaitgrf.cohort.arrived"
 RETRAIN_EXPERIMENT = "gaitgrf-retraining"
@@ -52,7 +54,7 @@ def add_cohort_task(params: Params, incoming: str) -> dict[str, Any]:
             raw_dir=params.paths.raw,
             contract=params.contract,
             rules=params.validate_,
-            rejected_dir=params.paths.reports / "rejected",
+            rejected_dir=Artifacts.from_paths(params.paths).rejected_dir(),
             cohort_id=None,
             report=logger.info,
         )
@@ -60,7 +62,7 @@ def add_cohort_task(params: Params, incoming: str) -> dict[str, Any]:
         raise  # another add is running: the folder stays and is taken at a later poll
     except IntakeError as exc:  # failed validation or the contract: never taken again as is
         _park(src, params.paths.incoming / ".rejected")
-        logger.error("%s (%s)", exc, exc.hint)
+        logger.error("\n".join(error_lines(exc, "add-cohort")))
         raise
     _park(src, done)
     for item in added.quarantined:
@@ -115,7 +117,7 @@ def record_task(
     from gaitgrf.runtime import data_version, open_tracker
 
     logger = get_run_logger()
-    promotion_path = params.paths.reports / "promotion.json"
+    promotion_path = Artifacts.from_paths(params.paths).promotion_report()
     promotion = json.loads(promotion_path.read_text()) if promotion_path.is_file() else {}
     decided_now = "promote" in repro["stages"]
     tracker = open_tracker(params, os.environ)

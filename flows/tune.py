@@ -36,7 +36,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import wait
 
 from gaitgrf.core.config import Params, RunnerConfig, load_params
-from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.core.errors import GaitGrfError, error_lines
 from gaitgrf.pipeline.tune.study import TuningError, study_name
 
 
@@ -198,9 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             args.params, args.arch, args.condition
         )
     except GaitGrfError as exc:
-        print(f"tune: {exc}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+        print("\n".join(error_lines(exc, "tune")), file=sys.stderr)
         return 1
     print(f"tune: {json.dumps(summary, default=str)}")
     return 0

@@ -10,57 +10,24 @@ to the MLflow experiment `gaitgrf-evaluation`.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from pathlib import Path
+from argparse import Namespace
 
-from gaitgrf.core.config import load_params
-from gaitgrf.core.errors import GaitGrfError, error_lines
+from gaitgrf.core.artifacts import Artifacts
+from gaitgrf.core.config import Params
+from stages.shell import run_stage, stage_log
+
+
+def _evaluate(params: Params, _: Namespace) -> list[str]:
+    from gaitgrf.pipeline.evaluate.run import evaluate_stage, summary_lines
+
+    metrics = evaluate_stage(params, os.environ, log=stage_log("evaluate"))
+    return summary_lines(metrics, Artifacts.from_paths(params.paths).evaluation_report())
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stages.evaluate", description=__doc__)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    args = parser.parse_args(argv)
-    from gaitgrf.pipeline.evaluate import run as ev
-    from gaitgrf.pipeline.evaluate.metrics import PRIMARY
-    from gaitgrf.pipeline.fuse.features import read_subjects
-    from gaitgrf.pipeline.tune.study import study_names
-    from gaitgrf.runtime import open_tracker
-
-    try:
-        params = load_params(args.params)
-        studies = study_names(params.models.architectures, params.fuse.conditions)
-        results, info = ev.evaluate_studies(
-            params.paths.tuned,
-            params.paths.fused,
-            read_subjects(params.paths.resampled / "subjects.csv"),
-            params.tune,
-            studies,
-            log=lambda line: print(f"evaluate: {line}", flush=True),
-        )
-        out_dir = params.paths.reports / "evaluation"
-        report = params.paths.reports / "evaluation.md"
-        metrics = ev.write_outputs(
-            results,
-            out_dir,
-            report,
-            info,
-            bootstrap=params.evaluate.bootstrap,
-            alpha=params.evaluate.alpha,
-        )
-        tracker = open_tracker(params, os.environ)
-        ev.log_to_mlflow(tracker, results, [report, out_dir], info)
-    except GaitGrfError as exc:
-        print("\n".join(error_lines(exc, "evaluate")), file=sys.stderr)
-        return 1
-    best = metrics["best"]
-    print(
-        f"evaluate: best on test subjects: {best['study']} ({PRIMARY} "
-        f"{best[PRIMARY]:.2f} %); report -> {report}"
-    )
-    return 0
+    return run_stage("evaluate", __doc__, _evaluate, argv)
 
 
 if __name__ == "__main__":

@@ -9,35 +9,22 @@ Reads `<paths.resampled>/<layout>.npz` and `subjects.csv`, writes
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
+from argparse import Namespace
 
-from gaitgrf.core.config import load_params
-from gaitgrf.core.errors import GaitGrfError, error_lines
-from gaitgrf.pipeline.fuse.run import SUMMARY_FILE, fuse
+from gaitgrf.core.artifacts import Artifacts
+from gaitgrf.core.config import Params
+from gaitgrf.pipeline.fuse.run import fuse, summary_lines
+from stages.shell import run_stage
+
+
+def _fuse(params: Params, _: Namespace) -> list[str]:
+    summary = fuse(params.paths.resampled, params.paths.fused, params.fuse)
+    return summary_lines(summary, Artifacts.from_paths(params.paths).fuse_summary())
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stages.fuse", description=__doc__)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    args = parser.parse_args(argv)
-    try:
-        params = load_params(args.params)
-        summary = fuse(params.paths.resampled, params.paths.fused, params.fuse)
-    except GaitGrfError as exc:
-        print("\n".join(error_lines(exc, "fuse")), file=sys.stderr)
-        return 1
-    for layout, info in summary["layouts"].items():
-        conditions = ", ".join(
-            f"{name} (S={len(cond['static_names'])})" for name, cond in info["conditions"].items()
-        )
-        print(
-            f"fuse: {layout}: {info['samples']} samples of {info['subjects']} subjects, "
-            f"{len(info['channels'])} channels x {info['time_points']} points -> {conditions}"
-        )
-    print(f"fuse: summary -> {params.paths.fused / SUMMARY_FILE}")
-    return 0
+    return run_stage("fuse", __doc__, _fuse, argv)
 
 
 if __name__ == "__main__":

@@ -8,35 +8,23 @@ a cohort breaks the data contract, or when there is no cohort at all.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-from pathlib import Path
+from argparse import Namespace
 
-from gaitgrf.core.config import load_params
-from gaitgrf.core.errors import GaitGrfError, error_lines
-from gaitgrf.pipeline.inventory import build_inventory
+from gaitgrf.core.artifacts import Artifacts
+from gaitgrf.core.config import Params
+from gaitgrf.pipeline.inventory import build_inventory, summary_lines, write_inventory
+from stages.shell import run_stage
+
+
+def _inventory(params: Params, _: Namespace) -> list[str]:
+    inventory = build_inventory(params.paths.raw, params.contract)
+    out = write_inventory(inventory, Artifacts.from_paths(params.paths).inventory_report())
+    return summary_lines(inventory, out)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stages.inventory", description=__doc__)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    args = parser.parse_args(argv)
-    try:
-        params = load_params(args.params)
-        inventory = build_inventory(params.paths.raw, params.contract)
-    except GaitGrfError as exc:
-        print("\n".join(error_lines(exc, "inventory")), file=sys.stderr)
-        return 1
-    out = params.paths.reports / "inventory.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(inventory, indent=2) + "\n")
-    print(
-        f"inventory: {inventory['cohorts']} cohort(s), {inventory['subjects']} subjects, "
-        f"{inventory['walking_trials']} walking / {inventory['static_trials']} static trials, "
-        f"{inventory['walking_minutes']} min of walking -> {out}"
-    )
-    return 0
+    return run_stage("inventory", __doc__, _inventory, argv)
 
 
 if __name__ == "__main__":

@@ -10,42 +10,23 @@ the `champion` on the held-out test subjects and writes the decision to
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from pathlib import Path
+from argparse import Namespace
 
-from gaitgrf.core.config import load_params
-from gaitgrf.core.errors import GaitGrfError, error_lines
+from gaitgrf.core.config import Params
+from stages.shell import run_stage, stage_log
+
+
+def _promote(params: Params, _: Namespace) -> list[str]:
+    from gaitgrf.pipeline.promote import promote_stage
+
+    promote_stage(params, os.environ, log=stage_log("promote"))
+    return []  # the decision is the last line the library logged
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stages.promote", description=__doc__)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    args = parser.parse_args(argv)
-    from gaitgrf.pipeline.fuse.features import read_subjects
-    from gaitgrf.pipeline.promote import promote, read_summaries
-    from gaitgrf.pipeline.tune.study import study_names
-    from gaitgrf.runtime import open_tracker
-
-    try:
-        params = load_params(args.params)
-        studies = study_names(params.models.architectures, params.fuse.conditions)
-        promote(
-            tracker=open_tracker(params, os.environ),
-            summaries=read_summaries(params.paths.tuned, studies),
-            tuned_dir=params.paths.tuned,
-            fused_dir=params.paths.fused,
-            subjects=read_subjects(params.paths.resampled / "subjects.csv"),
-            tune_cfg=params.tune,
-            cfg=params.promote,
-            report_path=params.paths.reports / "promotion.json",
-            log=lambda line: print(f"promote: {line}", flush=True),
-        )
-    except GaitGrfError as exc:
-        print("\n".join(error_lines(exc, "promote")), file=sys.stderr)
-        return 1
-    return 0
+    return run_stage("promote", __doc__, _promote, argv)
 
 
 if __name__ == "__main__":

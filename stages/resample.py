@@ -10,46 +10,26 @@ GaitGrfError.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
+from argparse import Namespace
 
-from gaitgrf.core.config import load_params
-from gaitgrf.core.errors import GaitGrfError, error_lines
+from gaitgrf.core.artifacts import Artifacts
+from gaitgrf.core.config import Params
 from gaitgrf.pipeline.resample.run import resample_cohorts
+from gaitgrf.pipeline.resample.summary import summary_lines
+from stages.shell import run_stage
 
 
-def _ms(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}"
+def _resample(params: Params, _: Namespace) -> list[str]:
+    report_path = Artifacts.from_paths(params.paths).events_report()
+    report = resample_cohorts(
+        params.paths.validated, params.paths.resampled, report_path, params.resample
+    )
+    return summary_lines(report, params.paths.resampled, report_path)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stages.resample", description=__doc__)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    args = parser.parse_args(argv)
-    try:
-        params = load_params(args.params)
-        report_path = params.paths.reports / "events.json"
-        report = resample_cohorts(
-            params.paths.validated, params.paths.resampled, report_path, params.resample
-        )
-    except GaitGrfError as exc:
-        print("\n".join(error_lines(exc, "resample", brief=True)), file=sys.stderr)
-        return 1
-    samples = ", ".join(f"{k} {v}" for k, v in report["samples"].items())
-    hs, to = report["event_agreement"]["heel_strike"], report["event_agreement"]["toe_off"]
-    print(
-        f"resample: {report['walking_trials']} walking trials "
-        f"({report['static_trials_skipped']} static skipped) -> {samples} samples "
-        f"in {params.paths.resampled} ({report['elapsed_s']:.1f} s)"
-    )
-    print(
-        f"resample: wearable vs force plate: heel strike {_ms(hs['mean_abs_ms'])} ms mean, "
-        f"{_ms(hs['p95_abs_ms'])} ms p95 ({hs['matched']}/{hs['reference']} matched); "
-        f"toe off {_ms(to['mean_abs_ms'])} ms mean, {_ms(to['p95_abs_ms'])} ms p95 "
-        f"({to['matched']}/{to['reference']} matched) -> {report_path}"
-    )
-    return 0
+    return run_stage("resample", __doc__, _resample, argv, brief=True)
 
 
 if __name__ == "__main__":

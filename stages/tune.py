@@ -10,43 +10,23 @@ study `<arch>__<condition>` in the Optuna storage, and writes `<paths.tuned>/<ar
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from pathlib import Path
+from argparse import Namespace
 
-from gaitgrf.core.config import load_params
-from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.core.config import Params
+from stages.shell import run_stage, stage_log
+
+
+def _tune(params: Params, args: Namespace) -> list[str]:
+    from gaitgrf.pipeline.tune.run import summary_lines, tune_stage
+
+    summary = tune_stage(params, args.arch, args.condition, os.environ, log=stage_log("tune"))
+    return summary_lines(summary)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stages.tune", description=__doc__)
-    parser.add_argument("--arch", required=True)
-    parser.add_argument("--condition", required=True)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    args = parser.parse_args(argv)
-    from gaitgrf.pipeline.tune.run import tune_stage
-
-    try:
-        params = load_params(args.params)
-        summary = tune_stage(
-            params,
-            args.arch,
-            args.condition,
-            os.environ,
-            log=lambda line: print(f"tune: {line}", flush=True),
-        )
-    except GaitGrfError as exc:
-        print(f"tune: {exc}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
-        return 1
-    print(
-        f"tune: {summary['study']}: best trial {summary['best_trial']} "
-        f"cv loss {summary['cv_val_loss']:.4f}, trials {summary['trials']}, "
-        f"{summary['seconds']:.0f} s"
-    )
-    return 0
+    return run_stage("tune", __doc__, _tune, argv, options=("arch", "condition"))
 
 
 if __name__ == "__main__":

@@ -15,9 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gaitgrf.core.artifacts import SUMMARY_FILE
 from gaitgrf.core.config import BudgetConfig, TuneConfig
 from gaitgrf.pipeline.tune.data import check_subject_wise, subsample, tuning_data
-from gaitgrf.pipeline.tune.run import SUMMARY_FILE, StudyRequest, run_study
+from gaitgrf.pipeline.tune.run import StudyRequest, run_study
 from gaitgrf.pipeline.tune.study import TuningError
 from gaitgrf.predictor import GrfPredictor
 from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, sqlite_uri

@@ -14,18 +14,14 @@ import pytest
 from pydantic import ValidationError
 
 from gaitgrf.core import contract as c
+from gaitgrf.core.artifacts import EVENTS_TABLE, SUBJECTS_TABLE
 from gaitgrf.core.config import FilterConfig, ResampleConfig, SynthConfig
 from gaitgrf.core.samples import SampleSet
 from gaitgrf.io.cohort_store import write_manifest
 from gaitgrf.io.loader import load_cohort, read_trial
 from gaitgrf.io.trial_file import write_trial
 from gaitgrf.pipeline.resample.events import Events
-from gaitgrf.pipeline.resample.run import (
-    EVENTS_FILE,
-    SUBJECTS_FILE,
-    ResampleError,
-    resample_cohorts,
-)
+from gaitgrf.pipeline.resample.run import ResampleError, resample_cohorts
 from stages import resample as stage
 
 CONFIG = SynthConfig(
@@ -63,8 +59,8 @@ def test_files_are_written_and_load(run):
         "stance.json",
         "window.npz",
         "window.json",
-        SUBJECTS_FILE,
-        EVENTS_FILE,
+        SUBJECTS_TABLE,
+        EVENTS_TABLE,
         "reports/events.json",
     ):
         assert (out / name).is_file(), name
@@ -100,7 +96,7 @@ def test_report_has_event_agreement_and_counts(run):
 
 def test_events_and_subjects_tables(run, validated):
     out, report, _ = run
-    events = pq.read_table(out / EVENTS_FILE).to_pandas()
+    events = pq.read_table(out / EVENTS_TABLE).to_pandas()
     assert list(events.columns) == [
         "cohort_id",
         "subject_id",
@@ -114,7 +110,7 @@ def test_events_and_subjects_tables(run, validated):
     assert set(events["kind"]) == {"heel_strike", "toe_off"}
     plate_hs = events[(events["source"] == "plate") & (events["kind"] == "heel_strike")]
     assert len(plate_hs) == report["plate_stances"]
-    subjects = pd.read_csv(out / SUBJECTS_FILE)
+    subjects = pd.read_csv(out / SUBJECTS_TABLE)
     assert list(subjects.columns) == list(c.SUBJECT_COLUMNS)
     assert len(subjects) == 4 and set(subjects["cohort_id"]) == {"t"}
 

@@ -14,9 +14,10 @@ import numpy as np
 import optuna
 import pytest
 
-from gaitgrf.core.config import BudgetConfig, PromoteConfig, TuneConfig
+from gaitgrf.core.artifacts import BUNDLE_DIR, SUMMARY_FILE, Artifacts
+from gaitgrf.core.config import BudgetConfig, PathsConfig, PromoteConfig, TuneConfig
 from gaitgrf.pipeline.promote import CHALLENGER, CHAMPION, PromotionError, promote, rollback
-from gaitgrf.pipeline.tune.run import BUNDLE_DIR, SUMMARY_FILE, StudyRequest, run_study
+from gaitgrf.pipeline.tune.run import StudyRequest, run_study
 from gaitgrf.predictor import GrfPredictor, frame_from_arrays
 from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, fluent_uris, sqlite_uri
 from tests.sample_factory import make_samples
@@ -90,12 +91,12 @@ def _promote(world: dict[str, Any], summaries: list[dict[str, Any]]) -> dict[str
     return promote(
         tracker=world["tracker"],
         summaries=summaries,
-        tuned_dir=root / "tuned",
-        fused_dir=root / "fused",
+        artifacts=Artifacts.from_paths(
+            PathsConfig(tuned=root / "tuned", fused=root / "fused", reports=root / "reports")
+        ),
         subjects=world["subjects"],
         tune_cfg=CFG,
         cfg=PromoteConfig(),
-        report_path=root / "reports" / "promotion.json",
         log=lambda line: None,
     )
 

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from gaitgrf.core import contract as c
+from gaitgrf.core.artifacts import Artifacts
 from gaitgrf.core.config import Params
 from tests.sample_factory import make_samples
 
@@ -93,12 +94,13 @@ def write_tuning_project(
     `startup_trials` (the pruner's) set to `n_trials` means no trial is pruned.
     """
     samples, table = make_samples(subjects=10, per_subject=20)
-    samples.save(root / "data" / "fused" / "stance" / "subject.npz")
+    art = Artifacts.from_paths(Params().paths)
+    samples.save(root / art.fused_set("stance", "subject"))
     full = table.assign(
         sex="female", age_years=50.0, mass_kg=70.0, height_m=1.7, affected_side="none"
     )[list(c.SUBJECT_COLUMNS)]
-    (root / "data" / "resampled").mkdir(parents=True)
-    full.to_csv(root / "data" / "resampled" / "subjects.csv", index=False)
+    (root / art.resampled).mkdir(parents=True)
+    full.to_csv(root / art.subjects_table(), index=False)
     params = Params().model_dump(mode="json", by_alias=True)
     params["tune"].update(folds=2, test_fraction=0.2, threads=threads)
     params["tune"]["budget"].update(

@@ -6,6 +6,7 @@ checked cohorts into a flat, JSON-ready dict of numbers that DVC shows as metric
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -88,3 +89,19 @@ def build_inventory(raw_dir: Path, rules: ContractConfig) -> dict[str, Any]:
     if not cohorts:
         raise NoCohortError(f"{raw_dir}: no cohort folder")
     return summarize(cohorts)
+
+
+def write_inventory(inventory: dict[str, Any], path: Path) -> Path:
+    """Write the inventory to `path` (the stage's DVC metrics file); returns `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(inventory, indent=2) + "\n")
+    return path
+
+
+def summary_lines(inventory: dict[str, Any], path: Path) -> list[str]:
+    """What the `inventory` stage prints: the counts and where they were written."""
+    return [
+        f"inventory: {inventory['cohorts']} cohort(s), {inventory['subjects']} subjects, "
+        f"{inventory['walking_trials']} walking / {inventory['static_trials']} static trials, "
+        f"{inventory['walking_minutes']} min of walking -> {path}"
+    ]

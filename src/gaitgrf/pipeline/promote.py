@@ -17,20 +17,20 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandas as pd
 
+from gaitgrf.core.artifacts import Artifacts
 from gaitgrf.core.errors import GaitGrfError
 from gaitgrf.core.samples import TARGETS
 from gaitgrf.pipeline.evaluate.metrics import PRIMARY, component_metrics
 
 if TYPE_CHECKING:
-    from gaitgrf.core.config import PromoteConfig, TuneConfig
+    from gaitgrf.core.config import Params, PromoteConfig, TuneConfig
     from gaitgrf.predictor import GrfPredictor
     from gaitgrf.tracking import Tracker
 
@@ -89,13 +89,13 @@ def decide(
 
 # --- scoring on the test subjects --------------------------------------------------------------
 def test_metrics(
-    predictor: GrfPredictor, fused_dir: Path, subjects: pd.DataFrame, cfg: TuneConfig
+    predictor: GrfPredictor, artifacts: Artifacts, subjects: pd.DataFrame, cfg: TuneConfig
 ) -> dict[str, float]:
     """Pooled component metrics of `predictor` on the hold-out of its own condition's data."""
     from gaitgrf.core.samples import SampleSet
     from gaitgrf.training.splits import sample_index, split_subjects
 
-    path = fused_dir / predictor.layout / f"{predictor.condition}.npz"
+    path = artifacts.fused_set(predictor.layout, predictor.condition)
     if not path.is_file():
         raise PromotionError(
             f"{path}: no fused data for layout {predictor.layout!r} and "
@@ -140,26 +140,25 @@ def promote(
     *,
     tracker: Tracker,
     summaries: Sequence[Mapping[str, Any]],
-    tuned_dir: Path,
-    fused_dir: Path,
+    artifacts: Artifacts,
     subjects: pd.DataFrame,
     tune_cfg: TuneConfig,
     cfg: PromoteConfig,
-    report_path: Path,
     log: Any = print,
 ) -> dict[str, Any]:
     """Register the challenger, compare it with the champion, move `champion` if earned."""
     name = cfg.model_name
     best = pick_challenger(summaries)
     version, chal_metrics = _register_challenger(
-        tracker, name, best, tuned_dir, fused_dir, subjects, tune_cfg, log
+        tracker, name, best, artifacts, subjects, tune_cfg, log
     )
     champion_version = tracker.alias_version(name, CHAMPION)
     decision = _decide_against_champion(
-        tracker, name, version, champion_version, chal_metrics, fused_dir, subjects, tune_cfg, cfg
+        tracker, name, version, champion_version, chal_metrics, artifacts, subjects, tune_cfg, cfg
     )
     stamp = _apply_decision(tracker, name, version, champion_version, decision)
     record = _decision_record(stamp, name, best, version, champion_version, decision, cfg)
+    report_path = artifacts.promotion_report()
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(json.dumps(record, indent=2) + "\n")
     log(("PROMOTED: " if decision.promoted else "not promoted: ") + decision.reason)
@@ -170,8 +169,7 @@ def _register_challenger(
     tracker: Tracker,
     name: str,
     best: Mapping[str, Any],
-    tuned_dir: Path,
-    fused_dir: Path,
+    artifacts: Artifacts,
     subjects: pd.DataFrame,
     tune_cfg: TuneConfig,
     log: Any,
@@ -181,13 +179,12 @@ def _register_challenger(
 
     Returns its registered version and its test metrics.
     """
-    from gaitgrf.pipeline.tune.run import BUNDLE_DIR
     from gaitgrf.predictor import GrfPredictor
 
     ml = best["mlflow"]
     existing = [v for v in tracker.versions(name) if v["run_id"] == ml["refit_run_id"]]
-    challenger = GrfPredictor.load(tuned_dir / str(best["study"]) / BUNDLE_DIR)
-    chal_metrics = test_metrics(challenger, fused_dir, subjects, tune_cfg)
+    challenger = GrfPredictor.load(artifacts.study_bundle(str(best["study"])))
+    chal_metrics = test_metrics(challenger, artifacts, subjects, tune_cfg)
     tags = {
         "gaitgrf.study": best["study"],
         "gaitgrf.architecture": best["architecture"],
@@ -216,7 +213,7 @@ def _decide_against_champion(
     version: str,
     champion_version: str | None,
     chal_metrics: dict[str, float],
-    fused_dir: Path,
+    artifacts: Artifacts,
     subjects: pd.DataFrame,
     tune_cfg: TuneConfig,
     cfg: PromoteConfig,
@@ -230,7 +227,7 @@ def _decide_against_champion(
     if champion_version is not None:
         try:
             champ = load_registered(tracker, name, champion_version)
-            champ_metrics = test_metrics(champ, fused_dir, subjects, tune_cfg)
+            champ_metrics = test_metrics(champ, artifacts, subjects, tune_cfg)
         except PromotionError as exc:
             incomparable = str(exc)
     if incomparable is not None:
@@ -324,13 +321,34 @@ def rollback(tracker: Tracker, name: str) -> tuple[str, str]:
     return current, previous
 
 
-def read_summaries(tuned_dir: Path, studies: Sequence[str]) -> list[dict[str, Any]]:
-    from gaitgrf.pipeline.tune.run import SUMMARY_FILE
-
+def read_summaries(artifacts: Artifacts, studies: Sequence[str]) -> list[dict[str, Any]]:
     out = []
     for study in studies:
-        path = tuned_dir / study / SUMMARY_FILE
+        path = artifacts.study_summary(study)
         if not path.is_file():
             raise PromotionError(f"{path}: missing; run the tune stage of {study}")
         out.append(json.loads(path.read_text()))
     return out
+
+
+# --- the stage ---------------------------------------------------------------------------------
+def promote_stage(
+    params: Params, environ: Mapping[str, str], log: Callable[[str], None]
+) -> dict[str, Any]:
+    """DVC stage `promote`: `promote` over every study of params, with the stores of params
+    overridden by `environ` (`gaitgrf.runtime`); returns the decision record."""
+    from gaitgrf.pipeline.fuse.features import read_subjects
+    from gaitgrf.pipeline.tune.study import study_names
+    from gaitgrf.runtime import open_tracker
+
+    artifacts = Artifacts.from_paths(params.paths)
+    studies = study_names(params.models.architectures, params.fuse.conditions)
+    return promote(
+        tracker=open_tracker(params, environ),
+        summaries=read_summaries(artifacts, studies),
+        artifacts=artifacts,
+        subjects=read_subjects(artifacts.subjects_table()),
+        tune_cfg=params.tune,
+        cfg=params.promote,
+        log=log,
+    )

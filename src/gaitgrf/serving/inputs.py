@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from gaitgrf.core import contract as c
+from gaitgrf.core.artifacts import BUNDLE_DIR
 from gaitgrf.core.errors import GaitGrfError
 from gaitgrf.io.trial_file import Trial
 
@@ -111,12 +112,12 @@ def load_predictor(model: str, tracking_uri: str | None = None) -> GrfPredictor:
 
     path = Path(model)
     if ":/" not in model:
-        for folder in (path, path / "model"):
+        for folder in (path, path / BUNDLE_DIR):
             if (folder / BUNDLE_FILE).is_file():
                 return GrfPredictor.load(folder)
         raise ModelNotFoundError(
             f"--model {model}: not a model bundle folder (no {BUNDLE_FILE} in it or in "
-            f"{path / 'model'}) and not an MLflow URI such as {DEFAULT_MODEL_URI}"
+            f"{path / BUNDLE_DIR}) and not an MLflow URI such as {DEFAULT_MODEL_URI}"
         )
     import mlflow
     import mlflow.pyfunc

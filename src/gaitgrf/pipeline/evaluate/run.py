@@ -8,13 +8,14 @@ ranking, statistics (`stats`), report and plots (`report`) and the DVC metrics, 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from gaitgrf.core.artifacts import Artifacts
 from gaitgrf.core.errors import GaitGrfError
 from gaitgrf.pipeline.evaluate.metrics import PRIMARY, ModelResult, evaluate_model
 from gaitgrf.pipeline.evaluate.report import (
@@ -27,6 +28,9 @@ from gaitgrf.pipeline.evaluate.report import (
 )
 from gaitgrf.pipeline.evaluate.stats import feature_effects, friedman_by_condition
 
+if TYPE_CHECKING:
+    from gaitgrf.core.config import Params
+
 
 class EvaluationError(GaitGrfError):
     hint = "run the tune stages first (`dvc repro`); evaluation reads data/tuned/*/"
@@ -34,8 +38,7 @@ class EvaluationError(GaitGrfError):
 
 def write_outputs(
     results: Sequence[ModelResult],
-    out_dir: Path,
-    report_path: Path,
+    artifacts: Artifacts,
     context: Mapping[str, Any],
     *,
     bootstrap: int,
@@ -44,6 +47,7 @@ def write_outputs(
     """Write the report, CSVs, plots and DVC metrics; return the metrics dict."""
     if not results:
         raise EvaluationError("no tuned model to evaluate")
+    out_dir, report_path = artifacts.evaluation_dir(), artifacts.evaluation_report()
     out_dir.mkdir(parents=True, exist_ok=True)
     table = ranking(results)
     effects = feature_effects(results, bootstrap=bootstrap, alpha=alpha)
@@ -82,14 +86,13 @@ def write_outputs(
         "feature_effects": effects,
         "friedman": tests,
     }
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    artifacts.evaluation_metrics().write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
 
 
 # --- loading the tuned models ------------------------------------------------------------------
 def evaluate_studies(
-    tuned_dir: Path,
-    fused_dir: Path,
+    artifacts: Artifacts,
     subjects: pd.DataFrame,
     cfg: Any,
     studies: Sequence[str],
@@ -101,7 +104,6 @@ def evaluate_studies(
     drawn again here and must equal those each study recorded, or its model is stale.
     """
     from gaitgrf.core.samples import SampleSet
-    from gaitgrf.pipeline.tune.run import BUNDLE_DIR, SUMMARY_FILE
     from gaitgrf.predictor import GrfPredictor
     from gaitgrf.training.splits import sample_index, split_subjects
 
@@ -109,23 +111,25 @@ def evaluate_studies(
     loaded: dict[str, SampleSet] = {}
     context: dict[str, Any] = {}
     for study in studies:
-        folder = tuned_dir / study
+        folder, summary_path = artifacts.study_dir(study), artifacts.study_summary(study)
         try:
-            summary = json.loads((folder / SUMMARY_FILE).read_text())
+            summary = json.loads(summary_path.read_text())
         except FileNotFoundError:
-            raise EvaluationError(f"{folder}: no {SUMMARY_FILE}; run `dvc repro` to tune") from None
+            raise EvaluationError(
+                f"{folder}: no {summary_path.name}; run `dvc repro` to tune"
+            ) from None
         condition = summary["condition"]
         if condition not in loaded:
-            loaded[condition] = SampleSet.load(fused_dir / cfg.layout / f"{condition}.npz")
+            loaded[condition] = SampleSet.load(artifacts.fused_set(cfg.layout, condition))
         samples = loaded[condition]
         split = split_subjects(samples, subjects, cfg)
         if sorted(summary["subjects"]["test"]) != sorted(split.test):
             raise EvaluationError(
-                f"{folder / SUMMARY_FILE}: its test subjects differ from the current hold-out "
+                f"{summary_path}: its test subjects differ from the current hold-out "
                 "(data or split changed since tuning); re-run the tune stage"
             )
         idx = sample_index(samples.groups, split.test)
-        predictor = GrfPredictor.load(folder / BUNDLE_DIR)
+        predictor = GrfPredictor.load(artifacts.study_bundle(study))
         result = evaluate_model(
             predictor,
             samples.inputs[idx],
@@ -181,3 +185,44 @@ def log_to_mlflow(
     tracker.log_artifacts(run, list(artifacts))
     tracker.end_run(run)
     return str(run)
+
+
+# --- the stage ---------------------------------------------------------------------------------
+def evaluate_stage(
+    params: Params, environ: Mapping[str, str], log: Callable[[str], None]
+) -> dict[str, Any]:
+    """DVC stage `evaluate`: every study of params on the test subjects, written and logged
+    (stores from params overridden by `environ`, `gaitgrf.runtime`); returns the DVC metrics."""
+    from gaitgrf.pipeline.fuse.features import read_subjects
+    from gaitgrf.pipeline.tune.study import study_names
+    from gaitgrf.runtime import open_tracker
+
+    artifacts = Artifacts.from_paths(params.paths)
+    studies = study_names(params.models.architectures, params.fuse.conditions)
+    results, info = evaluate_studies(
+        artifacts,
+        read_subjects(artifacts.subjects_table()),
+        params.tune,
+        studies,
+        log=log,
+    )
+    metrics = write_outputs(
+        results,
+        artifacts,
+        info,
+        bootstrap=params.evaluate.bootstrap,
+        alpha=params.evaluate.alpha,
+    )
+    tracker = open_tracker(params, environ)
+    report = [artifacts.evaluation_report(), artifacts.evaluation_dir()]
+    log_to_mlflow(tracker, results, report, info)
+    return metrics
+
+
+def summary_lines(metrics: Mapping[str, Any], report: Path) -> list[str]:
+    """What the `evaluate` stage prints: the best model on the test subjects and the report."""
+    best = metrics["best"]
+    return [
+        f"evaluate: best on test subjects: {best['study']} ({PRIMARY} "
+        f"{best[PRIMARY]:.2f} %); report -> {report}"
+    ]

@@ -14,12 +14,12 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from gaitgrf.core import contract as c
+from gaitgrf.core.artifacts import SUBJECTS_TABLE, SUMMARY_FILE, set_file
 from gaitgrf.core.config import FuseConfig
 from gaitgrf.io.cohort_store import sha256_file
 from gaitgrf.pipeline.fuse.features import (
@@ -29,8 +29,6 @@ from gaitgrf.pipeline.fuse.features import (
     selected_channel_names,
 )
 from gaitgrf.pipeline.fuse.stream import SHARED_FILES, fuse_layout
-
-SUMMARY_FILE: Final = "summary.json"
 
 
 def fuse(
@@ -49,7 +47,7 @@ def fuse(
     check_conditions(cfg.conditions)
     selected_channel_names(cfg.sensors, cfg.kinematics)  # config errors before any reading
     found, chosen = _chosen_layouts(resampled_dir, layouts)
-    subjects_path = resampled_dir / c.SUBJECTS_FILE
+    subjects_path = resampled_dir / SUBJECTS_TABLE
     subjects = read_subjects(subjects_path)
     subjects_sha = sha256_file(subjects_path)
 
@@ -139,7 +137,7 @@ def _write_staging(
                 "subjects_sha256": subjects_sha,
             },
         )
-        path = fused_set.save(staging / f"{name}.npz", shared=SHARED_FILES)
+        path = fused_set.save(set_file(staging, name), shared=SHARED_FILES)
         unknown = np.isnan(fused_set.static).sum(axis=0)
         conditions[name] = {
             "file": f"{layout}/{path.name}",
@@ -161,3 +159,18 @@ def _write_staging(
         "shared_files": {file: (staging / file).stat().st_size for file in SHARED_FILES.values()},
         "conditions": conditions,
     }
+
+
+def summary_lines(summary: dict[str, Any], summary_path: Path) -> list[str]:
+    """What the `fuse` stage prints: per layout its samples and conditions, then the summary."""
+    lines = []
+    for layout, info in summary["layouts"].items():
+        conditions = ", ".join(
+            f"{name} (S={len(cond['static_names'])})" for name, cond in info["conditions"].items()
+        )
+        lines.append(
+            f"fuse: {layout}: {info['samples']} samples of {info['subjects']} subjects, "
+            f"{len(info['channels'])} channels x {info['time_points']} points -> {conditions}"
+        )
+    lines.append(f"fuse: summary -> {summary_path}")
+    return lines

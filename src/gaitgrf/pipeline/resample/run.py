@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gaitgrf.core import contract as c
+from gaitgrf.core.artifacts import EVENTS_TABLE, SUBJECTS_TABLE, set_file
 from gaitgrf.core.config import ResampleConfig
 from gaitgrf.core.errors import GaitGrfError
 from gaitgrf.core.samples import LAYOUTS
@@ -64,8 +65,6 @@ from gaitgrf.pipeline.resample.wearable import (
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
-EVENTS_FILE: Final = "events.parquet"
-SUBJECTS_FILE: Final = "subjects.csv"
 #: Tolerance for pairing a wearable event with a force-plate event (s).
 AGREEMENT_TOLERANCE_S: Final = 0.15
 
@@ -324,7 +323,7 @@ def _write_outputs(
     points = {"stance": cfg.stance_points, "window": round(cfg.window.length_s * cfg.rate_hz)}
     rates = {"stance": float(cfg.stance_points), "window": float(cfg.rate_hz)}
     for layout in LAYOUTS:
-        path = out_dir / f"{layout}.npz"
+        path = set_file(out_dir, layout)
         if layout not in layouts:  # a layout no longer asked for leaves no stale file
             path.unlink(missing_ok=True)
             path.with_suffix(".json").unlink(missing_ok=True)
@@ -334,8 +333,8 @@ def _write_outputs(
         )
         samples.save(path)
     subjects = pd.concat([co.subjects for co in cohorts], ignore_index=True)
-    subjects.to_csv(out_dir / SUBJECTS_FILE, index=False)
-    pq.write_table(collected.rows.table(), out_dir / EVENTS_FILE)
+    subjects.to_csv(out_dir / SUBJECTS_TABLE, index=False)
+    pq.write_table(collected.rows.table(), out_dir / EVENTS_TABLE)
 
 
 def _report(collected: _Accumulator, layouts: list[str], plan: InputPlan) -> dict[str, Any]:

@@ -18,12 +18,13 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from gaitgrf import models
+from gaitgrf.core.artifacts import BUNDLE_DIR, SUMMARY_FILE, Artifacts
 from gaitgrf.core.config import BudgetConfig, TuneConfig
 from gaitgrf.core.samples import SampleSet
 from gaitgrf.pipeline.tune.data import tuning_data
@@ -48,9 +49,6 @@ if TYPE_CHECKING:
 
     from gaitgrf.core.config import Params
     from gaitgrf.tracking import Tracker
-
-SUMMARY_FILE: Final = "summary.json"
-BUNDLE_DIR: Final = "model"
 
 
 @dataclass(frozen=True)
@@ -252,16 +250,16 @@ def study_request(
     from gaitgrf import runtime
     from gaitgrf.pipeline.fuse.features import read_subjects
 
-    fused = params.paths.fused
+    artifacts = Artifacts.from_paths(params.paths)
     return StudyRequest(
         arch=arch,
         condition=condition,
-        samples=SampleSet.load(fused / params.tune.layout / f"{condition}.npz"),
-        subjects=read_subjects(params.paths.resampled / "subjects.csv"),
+        samples=SampleSet.load(artifacts.fused_set(params.tune.layout, condition)),
+        subjects=read_subjects(artifacts.subjects_table()),
         cfg=params.tune,
         storage_url=runtime.storage_url(params, environ),
-        out_dir=params.paths.tuned / study_name(arch, condition),
-        data_version=runtime.data_version(fused),
+        out_dir=artifacts.study_dir(study_name(arch, condition)),
+        data_version=runtime.data_version(artifacts.fused),
         git_commit=runtime.git_commit(),
         tracker=runtime.open_tracker(params, environ),
         fixed_hp=runtime.fixed_hyperparameters(params, arch),
@@ -291,7 +289,16 @@ def tune_stage(
         "trials_pruned": summary["trials"].get("PRUNED", 0),
         "seconds": round(summary["seconds"], 1),
     }
-    report = params.paths.reports / "tuning" / f"{study_name(arch, condition)}.json"
+    report = Artifacts.from_paths(params.paths).tuning_metrics(study_name(arch, condition))
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps(metrics, indent=2) + "\n")
     return summary
+
+
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """What the tune stage prints once its study is refit."""
+    return [
+        f"tune: {summary['study']}: best trial {summary['best_trial']} "
+        f"cv loss {summary['cv_val_loss']:.4f}, trials {summary['trials']}, "
+        f"{summary['seconds']:.0f} s"
+    ]
