@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gaitgrf.core import contract as c
-from gaitgrf.core.config import ConfigError, ResampleConfig
+from gaitgrf.core.config import ResampleConfig
 from gaitgrf.core.errors import GaitGrfError
 from gaitgrf.core.samples import LAYOUTS
 from gaitgrf.core.signal import common_time_base, filter_trial, interp_columns, resample_filtered
@@ -83,25 +83,6 @@ class TrialResult:
     plate: Mapping[str, Events]
     wearable: Mapping[str, Events]
     blocks: Mapping[str, SampleBlock]
-
-
-def check_config(cfg: ResampleConfig) -> None:
-    """Refuse unknown layouts and filter families before any data is read."""
-    problems = []
-    unknown = sorted(set(cfg.layouts) - set(LAYOUTS))
-    if unknown:
-        problems.append(f"resample.layouts: unknown {unknown} (valid: {', '.join(LAYOUTS)})")
-    families = {f.name for f in c.CHANNEL_FAMILIES}
-    bad = sorted(set(cfg.filter.cutoff_hz) - families)
-    if bad:
-        problems.append(
-            f"resample.filter.cutoff_hz: unknown famil(ies) {bad} "
-            f"(valid: {', '.join(sorted(families))})"
-        )
-    if any(v <= 0 for v in cfg.filter.cutoff_hz.values()):
-        problems.append("resample.filter.cutoff_hz: cut-offs must be positive")
-    if problems:
-        raise ConfigError("; ".join(problems))
 
 
 def process_trial(
@@ -250,7 +231,6 @@ def resample_cohorts(
     trial order, so the output does not depend on `workers`.
     """
     started = time.perf_counter()
-    check_config(cfg)
     cohorts, walking = _load_validated(validated_dir)
     plan = input_plan(_common_channels(walking))
     layouts = [layout for layout in LAYOUTS if layout in cfg.layouts]
