@@ -27,6 +27,23 @@ TRACKING_ENV: Final = "MLFLOW_TRACKING_URI"
 STORAGE_ENV: Final = "GAITGRF_OPTUNA_STORAGE"
 
 
+def redact(url: str) -> str:
+    """`url` with any password replaced by `***`: what may be printed, logged or written.
+
+    Store URLs (PostgreSQL, an MLflow server behind basic auth) can carry credentials; nothing
+    gaitgrf prints or writes shows them (`user:***@host`). Everything else is left as it was.
+    """
+    if "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    netloc, sep, tail = rest.partition("/")
+    if "@" not in netloc:
+        return url
+    creds, host = netloc.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}{sep}{tail}"
+
+
 def tracking_uri(params: Params, environ: Mapping[str, str]) -> str:
     """`MLFLOW_TRACKING_URI` from `environ`, else the SQLite file `paths.mlflow_db`."""
     return environ.get(TRACKING_ENV) or sqlite_uri(params.paths.mlflow_db)

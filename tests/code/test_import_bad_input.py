@@ -238,3 +238,54 @@ def test_bad_subjects_file(tmp_path: Path, raw_dir: Path) -> None:
         import_recordings(tmp_path / "src", "subj", raw_dir, path)
     assert info.value.rules == {"subjects_schema"} and "weight" in str(info.value)
     assert not (raw_dir / "subj").exists()
+
+
+# --- the hardening issue: an import never writes a cohort the contract refuses ---------------
+def test_affected_side_option_outside_the_contract_is_refused_first(
+    tmp_path: Path, subjects: Path, raw_dir: Path
+) -> None:
+    from gaitgrf.ingest.cohort import ImportRequestError
+
+    copy_trial(tmp_path / "src" / "P01")
+    with pytest.raises(ImportRequestError, match="--affected-side 'both' is not one of"):
+        import_recordings(tmp_path / "src", "opt", raw_dir, subjects, affected_side="both")
+    assert not list(raw_dir.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("row", "rule_text"),
+    [
+        ("P01,62.6,sideways,healthy,", "affected_side 'sideways' is not one of"),
+        ("P01,62.6,none,healthy,164", "height_m '164.0' is outside the plausible range"),
+    ],
+)
+def test_subjects_file_values_outside_the_contract_are_refused(
+    tmp_path: Path, raw_dir: Path, row: str, rule_text: str
+) -> None:
+    copy_trial(tmp_path / "src" / "P01")
+    path = tmp_path / "subjects.csv"
+    path.write_text(f"subject_id,mass_kg,affected_side,group,height_m\n{row}\n")
+    err = refused(tmp_path / "src", raw_dir, path)
+    assert any(rule_text in v.detail and v.file == str(path) for v in err.violations), str(err)
+
+
+@pytest.mark.parametrize("bad_id", ["../evil", "/tmp/abs", "x" * 65, "kohört"])
+def test_cohort_id_is_checked_before_any_path_is_built(
+    tmp_path: Path, subjects: Path, raw_dir: Path, bad_id: str
+) -> None:
+    from gaitgrf.core.fsutil import UnsafePathError
+
+    copy_trial(tmp_path / "src" / "P01")
+    with pytest.raises(UnsafePathError, match="must match"):
+        import_recordings(tmp_path / "src", bad_id, raw_dir, subjects)
+    assert not (tmp_path / "evil").exists() and not list(raw_dir.iterdir())
+
+
+def test_symlinked_recording_is_refused(tmp_path: Path, subjects: Path, raw_dir: Path) -> None:
+    from gaitgrf.core.fsutil import UnsafePathError
+
+    trc = copy_trial(tmp_path / "elsewhere")
+    (tmp_path / "src" / "P01").mkdir(parents=True)
+    (tmp_path / "src" / "P01" / trc.name).symlink_to(trc)
+    with pytest.raises(UnsafePathError, match=r"walking1\.trc: symbolic link"):
+        import_recordings(tmp_path / "src", "links", raw_dir, subjects)

@@ -111,7 +111,7 @@ def test_second_concurrent_add_fails_in_one_line(
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(IntakeBusy, match="another `gaitgrf cohort add` is running"):
             _add(make_cohort("incoming"), project)
-    assert sorted(p.name for p in raw.iterdir()) == [intake.LOCK_FILE]
+    assert sorted(p.name for p in raw.iterdir()) == [".gitignore", intake.LOCK_FILE]
 
 
 def test_scratch_of_a_killed_add_is_cleaned_and_errors_name_the_source(

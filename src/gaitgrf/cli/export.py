@@ -10,8 +10,8 @@ import typer
 from rich.markup import escape
 
 from gaitgrf.cli.errors import ErrorGroup
-from gaitgrf.cli.options import ModelOption, ParamsOption, read_params
-from gaitgrf.cli.output import console, err_console
+from gaitgrf.cli.options import ModelOption, ParamsOption, TrustModelOption, read_params
+from gaitgrf.cli.output import console, err_console, warn_trusted
 
 app = typer.Typer(
     cls=ErrorGroup,
@@ -30,6 +30,7 @@ class OnnxExporter(StrEnum):
 def export_onnx_command(
     out: Annotated[Path, typer.Option("--out", help="ONNX file to write.", dir_okay=False)],
     model: ModelOption = "models:/gaitgrf@champion",
+    trust_model: TrustModelOption = False,
     exporter: Annotated[
         OnnxExporter, typer.Option(help="torch exporter (auto: dynamo, else TorchScript).")
     ] = OnnxExporter.auto,
@@ -44,7 +45,9 @@ def export_onnx_command(
 
     cfg = read_params(params)
     with err_console.status(f"loading model {escape(model)}"):
-        predictor = load_predictor(model, tracking_uri(cfg, os.environ))
+        predictor = load_predictor(
+            model, tracking_uri(cfg, os.environ), trust=trust_model, warn=warn_trusted
+        )
     with err_console.status("exporting") as status:
         result = export_onnx(
             predictor,

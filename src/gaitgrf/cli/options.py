@@ -31,6 +31,14 @@ ModelOption = Annotated[
         "bundle folder (data/tuned/<study>/model).",
     ),
 ]
+TrustModelOption = Annotated[
+    bool,
+    typer.Option(
+        "--trust-model",
+        help="Load an MLflow model from outside this project's registry and runs (file://, "
+        "s3://, ...). Loading one runs its pickled code: only for models you made.",
+    ),
+]
 
 
 def read_params(path: Path | None) -> Params:

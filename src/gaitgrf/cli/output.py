@@ -11,6 +11,13 @@ console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def warn_trusted(message: str) -> None:
+    """A warning the user must see (stderr, never lost in a progress display)."""
+    from rich.markup import escape
+
+    err_console.print(f"[yellow]warning:[/yellow] {escape(message)}")
+
+
 class ProgressBar:
     """A rich progress bar usable as the `progress(done, total)` callback; quiet if unused."""
 

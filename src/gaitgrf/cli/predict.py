@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from gaitgrf.cli.options import ModelOption, ParamsOption, read_params
-from gaitgrf.cli.output import console, err_console
+from gaitgrf.cli.options import ModelOption, ParamsOption, TrustModelOption, read_params
+from gaitgrf.cli.output import console, err_console, warn_trusted
 
 if TYPE_CHECKING:
     from gaitgrf.core.config import Params
@@ -36,6 +36,7 @@ def predict(
         ),
     ],
     model: ModelOption = "models:/gaitgrf@champion",
+    trust_model: TrustModelOption = False,
     subjects: Annotated[
         Path | None,
         typer.Option(
@@ -84,11 +85,16 @@ def predict(
     if subjects is not None:
         given = given.merged(subject_from_file(subjects, subject_id))
     given.check()
-    _predict_recording(recording, out, model, given, cfg)
+    _predict_recording(recording, out, model, given, cfg, trust_model)
 
 
 def _predict_recording(
-    recording: Path, out: Path, model: str, given: SubjectInfo, cfg: Params
+    recording: Path,
+    out: Path,
+    model: str,
+    given: SubjectInfo,
+    cfg: Params,
+    trust_model: bool,
 ) -> None:
     """Load the model, read the recording, predict, write the outputs, print the summary."""
     import os
@@ -100,7 +106,9 @@ def _predict_recording(
 
     start = time.perf_counter()
     with err_console.status(f"loading model {escape(model)}"):
-        predictor = load_predictor(model, tracking_uri(cfg, os.environ))
+        predictor = load_predictor(
+            model, tracking_uri(cfg, os.environ), trust=trust_model, warn=warn_trusted
+        )
     with err_console.status(f"reading {escape(str(recording))}"):
         loaded = read_input(recording, given)
     subject = given.merged(loaded.subject)

@@ -23,43 +23,71 @@ def ui(
     import os
     import shutil
     import sys
+    import tempfile
 
-    from gaitgrf.runtime import storage_url, tracking_uri
+    from gaitgrf.runtime import redact, storage_url, tracking_uri
 
     cfg = read_params(params)
     uri = tracking_uri(cfg, os.environ)
     storage = storage_url(cfg, os.environ)
-    servers = Supervisor(stop_timeout_s=20)
-    servers.start(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "ui",
-            "--backend-store-uri",
-            uri,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ]
-    )
-    console.print(f"MLflow UI:        http://127.0.0.1:{port}  ({escape(uri)})")
-    dashboard = shutil.which("optuna-dashboard", path=str(Path(sys.executable).parent))
-    if dashboard:
-        from gaitgrf.pipeline.tune.study import open_storage
+    # Stores travel in the environment and a private file, never on a command line (`ps`).
+    env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": uri}
+    with Supervisor(stop_timeout_s=20) as servers, tempfile.TemporaryDirectory() as private:
+        servers.start(
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "ui",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            env=env,
+        )
+        console.print(f"MLflow UI:        http://127.0.0.1:{port}  ({escape(redact(uri))})")
+        console.print(f"  runs:           http://127.0.0.1:{port}/#/experiments")
+        dashboard = shutil.which("optuna-dashboard", path=str(Path(sys.executable).parent))
+        if dashboard:
+            from gaitgrf.pipeline.tune.study import open_storage
 
-        open_storage(storage)  # creates the tables: the dashboard fails on an empty database
-        servers.start([dashboard, storage, "--host", "127.0.0.1", "--port", str(optuna_port)])
-        console.print(f"optuna-dashboard: http://127.0.0.1:{optuna_port}  ({escape(storage)})")
-    else:
-        console.print("optuna-dashboard not installed: pip install optuna-dashboard")
-    console.print("Ctrl-C stops them.")
-    servers.run()
-    if servers.exited_early(clean=(0, -15, None)):
+            open_storage(storage)  # creates the tables: the dashboard fails on an empty database
+            config = _dashboard_config(Path(private), storage)
+            servers.start(
+                [
+                    dashboard,
+                    "--from-config",
+                    str(config),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(optuna_port),
+                ]
+            )
+            console.print(
+                f"optuna-dashboard: http://127.0.0.1:{optuna_port}  ({escape(redact(storage))})"
+            )
+        else:
+            console.print("optuna-dashboard not installed: pip install optuna-dashboard")
+        console.print("Ctrl-C stops them.")
+        servers.run()
+    if servers.exited_early(clean=(0, -15, -9, None)):
         raise PipelineError("a UI server exited early", hint="is the port already in use?")
+
+
+def _dashboard_config(folder: Path, storage: str) -> Path:
+    """optuna-dashboard's TOML config holding the storage URL, readable by this user only."""
+    import json
+    import os
+
+    path = folder / "optuna-dashboard.toml"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:  # a JSON string is a valid TOML basic string
+        handle.write(f"[optuna_dashboard]\nstorage = {json.dumps(storage)}\n")
+    return path
 
 
 def serve(
@@ -75,21 +103,25 @@ def serve(
     import os
     import sys
 
+    from gaitgrf.runtime import redact
+
     cfg = read_params(params)
     params_path = str(params or Path("params.yaml"))
     env = dict(os.environ)
-    served = Supervisor(stop_timeout_s=30, newest_first=True, kill_late=True)
-    if not env.get("PREFECT_API_URL"):
-        _start_prefect_server(served, port, env)
-    else:
-        console.print(f"Prefect server: {escape(env['PREFECT_API_URL'])}")
-    console.print(
-        f"serving: retrain (cron {escape(cfg.retrain.cron)}, and on gaitgrf.cohort.arrived), "
-        f"watch ({escape(str(cfg.paths.incoming))} every {cfg.retrain.watch_interval_s:g} s)"
-    )
-    served.start([sys.executable, "-m", "flows.retrain", "serve", "--params", params_path], env=env)
-    served.run()
-    if served.exited_early(clean=(0, -15, -2, None)):
+    with Supervisor(stop_timeout_s=30, newest_first=True) as served:
+        if not env.get("PREFECT_API_URL"):
+            _start_prefect_server(served, port, env)
+        else:
+            console.print(f"Prefect server: {escape(redact(env['PREFECT_API_URL']))}")
+        console.print(
+            f"serving: retrain (cron {escape(cfg.retrain.cron)}, and on gaitgrf.cohort.arrived), "
+            f"watch ({escape(str(cfg.paths.incoming))} every {cfg.retrain.watch_interval_s:g} s)"
+        )
+        served.start(
+            [sys.executable, "-m", "flows.retrain", "serve", "--params", params_path], env=env
+        )
+        served.run()
+    if served.exited_early(clean=(0, -15, -9, -2, None)):
         raise PipelineError("a served process exited early", hint="see its output above")
 
 

@@ -18,13 +18,15 @@ from typing import Any
 import numpy as np
 
 from gaitgrf.core import contract as c
-from gaitgrf.core.errors import ContractError, Violation
+from gaitgrf.core.errors import ContractError, GaitGrfError, Violation
+from gaitgrf.core.fsutil import UnsafePathError, child_path, refuse_unsafe_entries
 from gaitgrf.core.sensors import GRAVITY
 from gaitgrf.ingest.convert import IMPORTER_VERSION, TrialReport, convert_recording, read_recording
 from gaitgrf.ingest.formats.recording import Recording, RecordingError, reject
 from gaitgrf.ingest.marker_frame import is_static_name
 from gaitgrf.ingest.options import ImportOptions
 from gaitgrf.ingest.subjects import read_subjects_file, subject_row
+from gaitgrf.io.cohort_meta import read_subjects
 from gaitgrf.io.cohort_store import staged_cohort, write_manifest, write_subjects
 from gaitgrf.io.trial_file import Trial, write_trial
 
@@ -187,7 +189,8 @@ def import_recordings(
     `group` and `affected_side` are defaults for subjects the subjects file does not cover.
     """
     opts = options or ImportOptions()
-    out_dir = Path(raw_dir) / cohort_id
+    _check_request(Path(src), group, affected_side)
+    out_dir = child_path(Path(raw_dir), cohort_id)
     found = find_recordings(Path(src))
     root = Path(src) if Path(src).is_dir() else Path(src).parent
     known = read_subjects_file(subjects_file) if subjects_file is not None else {}
@@ -200,6 +203,7 @@ def import_recordings(
         if run.problems:
             raise RecordingError(run.problems, context=f"import of {src} as cohort {cohort_id!r}")
         write_subjects(run.rows, stage / c.SUBJECTS_FILE)
+        _check_subjects_table(stage / c.SUBJECTS_FILE, cohort_id, src, subjects_file)
         source = {
             "kind": "import",
             "importer": "gaitgrf.ingest.convert",
@@ -212,6 +216,42 @@ def import_recordings(
         }
         manifest = write_manifest(stage, cohort_id, source)
     return ImportResult(out_dir, run.rows, run.reports, manifest, run.notes)
+
+
+class ImportRequestError(GaitGrfError):
+    hint = "see `gaitgrf import --help` and docs/importing.md"
+
+
+def _check_request(src: Path, group: str | None, affected_side: str | None) -> None:
+    """Refuse what the contract would refuse later, before anything is read or written."""
+    if affected_side is not None and affected_side not in c.AFFECTED_SIDES:
+        raise ImportRequestError(
+            f"--affected-side {affected_side!r} is not one of {', '.join(c.AFFECTED_SIDES)}"
+        )
+    if group is not None and not group.strip():
+        raise ImportRequestError("--group is empty")
+    if src.is_symlink():
+        raise UnsafePathError(f"{src}: is a symbolic link; give the real file or folder")
+    if src.is_dir():
+        refuse_unsafe_entries(src, "recordings folder")
+
+
+def _check_subjects_table(
+    written: Path, cohort_id: str, src: Path, subjects_file: Path | None
+) -> None:
+    """The subjects table obeys the contract before the cohort reaches `raw_dir`.
+
+    Values come from the subjects file, the recordings and the options; the loader's own rules
+    judge the result, so an import can never write a cohort that validation then refuses.
+    Violations name the subjects file the values came from (or the source), not the staging copy.
+    """
+    _, problems = read_subjects(written, cohort_id)
+    if problems:
+        origin = str(subjects_file) if subjects_file is not None else f"subjects table of {src}"
+        raise RecordingError(
+            [replace(v, file=origin) for v in problems],
+            context=f"import of {src} as cohort {cohort_id!r}",
+        )
 
 
 def _plate_peaks(trial: Trial) -> dict[str, float]:

@@ -262,6 +262,7 @@ def _undo(root: Path, folder: Path) -> None:
 @contextmanager
 def intake_lock(raw_dir: Path) -> Iterator[None]:
     """Hold `raw_dir/.intake.lock` for the whole add; a second add fails at once, in one line."""
+    _ignore_in_progress_names(raw_dir)
     path = raw_dir / LOCK_FILE
     with path.open("a") as handle:
         try:
@@ -274,6 +275,21 @@ def intake_lock(raw_dir: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _ignore_in_progress_names(raw_dir: Path) -> None:
+    """List the lock, scratch and journals in `raw_dir/.gitignore` (git status stays clean).
+
+    That file is the one `dvc add` maintains and intake commits with each cohort, so the
+    entries hold in any project, whatever its root .gitignore says; `.dvcignore` keeps them out
+    of the `data/raw` hash.
+    """
+    ignore = raw_dir / ".gitignore"
+    lines = ignore.read_text().splitlines() if ignore.is_file() else []
+    wanted = [f"/{LOCK_FILE}", f"/{SCRATCH_DIR}", f"/{JOURNAL_PREFIX}*.json"]
+    missing = [w for w in wanted if w not in lines]
+    if missing:
+        ignore.write_text("".join(f"{line}\n" for line in [*lines, *missing]))
 
 
 def fresh_scratch(raw_dir: Path) -> Path:

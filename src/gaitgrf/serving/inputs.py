@@ -13,6 +13,7 @@ subject.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from gaitgrf.predictor import GrfPredictor
 
 DEFAULT_MODEL_URI: Final = "models:/gaitgrf@champion"
+#: MLflow URI schemes that resolve through the project's own registry and tracking store.
+TRUSTED_SCHEMES: Final = ("models", "runs")
 #: Cohort id given to the recording's subject (the samples need one; nothing is written).
 INFERENCE_COHORT: Final = "inference"
 #: Points per step in the outputs (0-100 % of stance), whatever the model's layout.
@@ -40,6 +43,13 @@ class ModelNotFoundError(InferenceError):
     hint = (
         "train and promote a model first (`dvc repro`, `gaitgrf registry show`), or pass "
         "--model data/tuned/<study>/model"
+    )
+
+
+class UntrustedModelError(InferenceError):
+    hint = (
+        "use the project's registry (models:/NAME@ALIAS) or a bundle folder; pass --trust-model "
+        "only for a model you made yourself (docs/promotion.md, 'Threat model')"
     )
 
 
@@ -105,9 +115,30 @@ def subject_from_file(path: Path, subject_id: str | None = None) -> SubjectInfo:
 
 
 # --- the model -----------------------------------------------------------------------------------
-def load_predictor(model: str, tracking_uri: str | None = None) -> GrfPredictor:
+def is_trusted_source(model: str) -> bool:
+    """Whether loading `model` stays inside what the project itself wrote.
+
+    A bundle folder is always safe to load: JSON and a weights-only `torch.load`, no code. An
+    MLflow pyfunc model is a cloudpickle: loading it runs code. `models:/` and `runs:/` resolve
+    through the project's own registry and tracking store, which only the pipeline writes;
+    anything else (`file://`, `s3://`, `http(s)://`, ...) may be a crafted directory.
+    """
+    return ":/" not in model or model.split(":", 1)[0] in TRUSTED_SCHEMES
+
+
+def load_predictor(
+    model: str,
+    tracking_uri: str | None = None,
+    *,
+    trust: bool = False,
+    warn: Callable[[str], None] | None = None,
+) -> GrfPredictor:
     """A bundle folder (`data/tuned/<study>/model` or the study folder) or an MLflow model URI
-    (`models:/gaitgrf@champion`, `models:/gaitgrf/3`, `runs:/<id>/model`) -> `GrfPredictor`."""
+    (`models:/gaitgrf@champion`, `models:/gaitgrf/3`, `runs:/<id>/model`) -> `GrfPredictor`.
+
+    Other MLflow locations are refused unless `trust` (then `warn` is told): see
+    `is_trusted_source` and docs/promotion.md, "Threat model".
+    """
     from gaitgrf.predictor import BUNDLE_FILE, GrfPredictor
 
     path = Path(model)
@@ -119,6 +150,14 @@ def load_predictor(model: str, tracking_uri: str | None = None) -> GrfPredictor:
             f"--model {model}: not a model bundle folder (no {BUNDLE_FILE} in it or in "
             f"{path / BUNDLE_DIR}) and not an MLflow URI such as {DEFAULT_MODEL_URI}"
         )
+    if not is_trusted_source(model):
+        if not trust:
+            raise UntrustedModelError(
+                f"--model {model}: outside this project's registry and runs; loading an MLflow "
+                "model from there runs its pickled code"
+            )
+        if warn is not None:
+            warn(f"loading {model} from outside the project: its pickled code runs now")
     import mlflow
     import mlflow.pyfunc
     from mlflow.exceptions import MlflowException

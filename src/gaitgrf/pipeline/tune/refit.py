@@ -18,7 +18,8 @@ import numpy as np
 from gaitgrf import models
 from gaitgrf.pipeline.tune.data import subsample
 from gaitgrf.pipeline.tune.objective import StudyContext
-from gaitgrf.pipeline.tune.study import redact, study_name
+from gaitgrf.pipeline.tune.study import study_name
+from gaitgrf.runtime import redact
 
 if TYPE_CHECKING:
     import optuna

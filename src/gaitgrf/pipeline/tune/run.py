@@ -37,12 +37,12 @@ from gaitgrf.pipeline.tune.study import (
     fingerprint,
     join_study,
     open_storage,
-    redact,
     space_names,
     state_counts,
     study_lock,
     study_name,
 )
+from gaitgrf.runtime import redact
 
 if TYPE_CHECKING:
     import optuna

@@ -63,16 +63,6 @@ def state_counts(study: optuna.Study) -> dict[str, int]:
     return {s: states.count(s) for s in sorted(set(states))}
 
 
-def redact(url: str) -> str:
-    """Drop a password from a storage URL before writing it anywhere."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return url
-
-
 # --- search space and fingerprint --------------------------------------------------------------
 class _Recorder:
     """A stand-in trial that records parameter names (first choice / low bound as the value)."""
