@@ -70,6 +70,7 @@ def cohort_add(
     A cohort that fails validation is rejected with its report and nothing in data/raw changes;
     an id that exists already is refused. `dvc repro` (or the retrain flow) then trains on it.
     """
+    from gaitgrf.core.artifacts import Artifacts
     from gaitgrf.ingest.intake import add_cohort
 
     cfg = read_params(params)
@@ -79,7 +80,7 @@ def cohort_add(
         raw_dir=cfg.paths.raw,
         contract=cfg.contract,
         rules=cfg.validate_,
-        rejected_dir=cfg.paths.reports / "rejected",
+        rejected_dir=Artifacts.from_paths(cfg.paths).rejected_dir(),
         cohort_id=cohort,
         subjects_file=subjects,
         commit=commit,
