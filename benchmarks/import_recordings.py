@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import tempfile
 import time
 import tracemalloc
@@ -30,20 +31,21 @@ C3D = {"PIG": "btk_PiG_Motion-FlatFoot-Full", "FW": "btk_FunctionalWalk", "KTK":
 
 
 def source(shared: Path, root: Path, subjects: list[str]) -> tuple[Path, float, int]:
-    """A folder of subject folders (symlinks to the shared files): (path, input MB, files)."""
+    """A folder of subject folders (copies of the shared files; imports refuse symbolic links):
+    (path, input MB, files)."""
     src = root / f"src-{len(subjects)}"
     size, count = 0, 0
     for subject in subjects:
         if subject == "Subject4":
             folder = shared / "opensim" / "Subject4"
             (src / subject).parent.mkdir(parents=True, exist_ok=True)
-            (src / subject).symlink_to(folder)
+            shutil.copytree(folder, src / subject)
             size += sum(p.stat().st_size for p in folder.iterdir())
             count += len(list(folder.glob("*.trc")))
         else:
             (src / subject).mkdir(parents=True)
             file = shared / "c3d" / f"{C3D[subject]}.c3d"
-            (src / subject / file.name).symlink_to(file)
+            shutil.copy(file, src / subject / file.name)
             size += file.stat().st_size
             count += 1
     return src, size / 1e6, count

@@ -9,6 +9,7 @@ cohort.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +46,9 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> ImportResult:
     src = root / "src"
     for subject, name in C3D_SUBJECTS.items():
         (src / subject).mkdir(parents=True)
-        (src / subject / f"{name}.c3d").symlink_to(SHARED / "c3d" / f"{name}.c3d")
-    (src / "Subject4").symlink_to(SHARED / "opensim" / "Subject4")
+        shutil.copy(SHARED / "c3d" / f"{name}.c3d", src / subject / f"{name}.c3d")
+    # Copies, not links: an import refuses symbolic links (their targets would land in DVC).
+    shutil.copytree(SHARED / "opensim" / "Subject4", src / "Subject4")
     return import_recordings(
         src, "real-shared", root / "raw", group="healthy", affected_side="none", lab="shared"
     )

@@ -12,6 +12,7 @@ Real subprocesses throughout (git, DVC, the stages); a one-epoch budget keeps it
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +64,9 @@ def _recordings(tmp_path: Path) -> Path:
     src = tmp_path / "recordings"
     for subject, name in C3D_SUBJECTS.items():
         (src / subject).mkdir(parents=True)
-        (src / subject / f"{name}.c3d").symlink_to(SHARED / "c3d" / f"{name}.c3d")
-    (src / "Subject4").symlink_to(SHARED / "opensim" / "Subject4")
+        shutil.copy(SHARED / "c3d" / f"{name}.c3d", src / subject / f"{name}.c3d")
+    # Copies, not links: an import refuses symbolic links (their targets would land in DVC).
+    shutil.copytree(SHARED / "opensim" / "Subject4", src / "Subject4")
     (tmp_path / "subjects.csv").write_text(SUBJECTS_CSV)
     return src
 
