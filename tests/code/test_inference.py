@@ -113,6 +113,17 @@ def test_cli_predict_real_c3d_with_plates(champion: Champion, params: Path, tmp_
 
 
 @shared_data
+def test_cli_predict_unwritable_out_is_one_clear_line(champion: Champion, params: Path) -> None:
+    """/proc takes no new file even from root: a real read-only place, as a full disk would be."""
+    args = ["predict", str(SHARED / "c3d" / "btk_PiG_Motion-FlatFoot-Full.c3d")]
+    args += ["--out", "/proc/gaitgrf-out/pig.csv", "--affected-side", "none"]
+    result = runner.invoke(app, [*args, "--params", str(params)])
+    assert result.exit_code == 1, result.output
+    assert "/proc/gaitgrf-out/pig.csv: cannot write" in result.output
+    assert "Traceback" not in result.output
+
+
+@shared_data
 def test_cli_predict_opensim_without_mass_is_bw_only(
     champion: Champion, params: Path, tmp_path: Path
 ) -> None:

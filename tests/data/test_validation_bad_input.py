@@ -296,3 +296,37 @@ def test_cohort_with_nothing_left_is_not_written(raw_dir: Path, tmp_path: Path) 
     assert [co.cohort_id for co in load_cohorts(tmp_path / "val", CONTRACT)] == ["good"]
     static = summary.quarantined_trials["kn/S03_static01"]
     assert any(r.startswith("static_weight_ratio = 0.001") and "kN" in r for r in static), static
+
+
+def infinite_burst(t: Trial) -> Trial:
+    """A few +inf samples in the vertical GRF, as a broken export writes them."""
+
+    def burst(x: np.ndarray) -> np.ndarray:
+        x = x.copy()
+        x[100:105] = np.inf
+        return x
+
+    return _edit(t, "grf", FZ, burst)
+
+
+def test_non_finite_grf_is_reported_as_such_not_as_a_unit(raw_dir: Path, tmp_path: Path) -> None:
+    walking = [t if t.kind == "static" else infinite_burst(t) for t in default_trials("inf")]
+    build_cohort(raw_dir, "inf", trials=walking)
+    summary = validate_cohorts(
+        raw_dir, tmp_path / "val", tmp_path / "rep", CONTRACT, ValidateConfig(max_fail_fraction=1.0)
+    )
+    reasons = [r for key, rs in summary.quarantined_trials.items() for r in rs if "walk" in key]
+    peak = [r for r in reasons if r.startswith("grf_peak_bw")]
+    assert peak and all("non-finite" in r and "kN" not in r for r in peak), reasons
+
+
+def test_unwritable_reports_folder_is_one_clear_error(raw_dir: Path, tmp_path: Path) -> None:
+    """/proc refuses new files even to root: a real read-only place, as a full disk would be."""
+    from gaitgrf.pipeline.validate.run import ValidationIOError
+
+    build_cohort(raw_dir, "good")
+    with pytest.raises(ValidationIOError, match=r"/proc/gaitgrf-reports.*cannot write"):
+        validate_cohorts(
+            raw_dir, tmp_path / "val", Path("/proc/gaitgrf-reports"), CONTRACT, LENIENT
+        )
+    assert not (tmp_path / "val").exists()

@@ -23,14 +23,19 @@ def write_outputs(prediction: Prediction, out: Path, title: str | None = None) -
         raise InferenceError(
             f"--out {out}: suffix {out.suffix or '(none)'} is not .csv or .parquet"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table = prediction.table()
-    if suffix == ".csv":
-        table.to_csv(out, index=False, float_format="%.6g")
-    else:
-        table.to_parquet(out, index=False)
     png = out.with_suffix(".png")
-    plot_prediction(prediction, png, title or prediction.trial_id)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table = prediction.table()
+        if suffix == ".csv":
+            table.to_csv(out, index=False, float_format="%.6g")
+        else:
+            table.to_parquet(out, index=False)
+        plot_prediction(prediction, png, title or prediction.trial_id)
+    except OSError as exc:  # read-only file system, full disk, no permission
+        raise InferenceError(
+            f"--out {out}: cannot write ({exc.strerror or exc}); choose a writable folder"
+        ) from None
     return [out, png]
 
 

@@ -131,6 +131,10 @@ _GX_NAMES: Final = {
 
 def _peak_hint(v: float, row: Mapping[str, Any]) -> str:
     """Why the GRF peak (body weights) is off: a flipped axis, a unit, or the subject's mass."""
+    # A unit mix-up is ~1000x (2 BW read as ~2000); far beyond that the samples are not forces
+    # at all: +inf or overflowed values in the file.
+    if not math.isfinite(v) or v > 1e5:
+        return "non-finite or overflowing vertical GRF samples (inf?): a broken export, not a unit"
     if _flipped(row):
         return "z axis flipped: see grf_z_min_n"
     if v < 1e-4:

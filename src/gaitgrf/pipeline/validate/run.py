@@ -23,6 +23,7 @@ Great Expectations is imported inside the functions that use it (it takes ~3 s t
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -78,6 +79,35 @@ def validate_cohorts(
     """Validate every cohort under `raw_dir`; see the module docstring for what happens."""
     raw_dir, validated_dir, report_dir = Path(raw_dir), Path(validated_dir), Path(report_dir)
     _check_paths(raw_dir, validated_dir, report_dir)
+    try:
+        _check_writable(report_dir, validated_dir.parent)
+        return _validate(raw_dir, validated_dir, report_dir, contract, rules, progress)
+    except OSError as exc:  # read-only or full file system, no permission: one line, not a trace
+        where = exc.filename or report_dir
+        raise ValidationIOError(f"{where}: cannot write ({exc.strerror or exc})") from None
+
+
+class ValidationIOError(GaitGrfError):
+    hint = "make the reports and validated folders writable (or free disk space) and run again"
+
+
+def _check_writable(*folders: Path) -> None:
+    """Fail before any work when an output folder cannot take a file (read-only, no space)."""
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"x")
+        probe.unlink()
+
+
+def _validate(
+    raw_dir: Path,
+    validated_dir: Path,
+    report_dir: Path,
+    contract: ContractConfig,
+    rules: ValidateConfig,
+    progress: Progress | None,
+) -> ValidationSummary:
     clock = Clock()
 
     cohorts = load_cohorts(raw_dir, contract, read_trials=False)
