@@ -15,10 +15,10 @@ bookkeeping), a task per study (ms).
 Worker mode: no Prefect, no refit, no outputs. The process joins the studies in the Optuna
 storage (`tune.storage` / GAITGRF_OPTUNA_STORAGE: PostgreSQL for several machines) and takes
 trials until every study's budget is met, sharing it with any number of other workers
-(`gaitgrf.pipeline.tune.run.work_study`). First pass: a study whose remaining trials all run
-elsewhere is left for the next one; second pass: waits for those (a trial of a dead worker is
-failed after its heartbeat's grace period and run again here). `dvc repro` (or the flow) then
-refits.
+(`gaitgrf.pipeline.tune.fanout.work` over `gaitgrf.pipeline.tune.run.work_study`). First pass:
+a study whose remaining trials all run elsewhere is left for the next one; second pass: waits
+for those (a trial of a dead worker is failed after its heartbeat's grace period and run again
+here). `dvc repro` (or the flow) then refits.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,24 +36,8 @@ from prefect.futures import wait
 
 from gaitgrf.core.config import Params, RunnerConfig, load_params
 from gaitgrf.core.errors import GaitGrfError, error_lines
+from gaitgrf.pipeline.tune.fanout import init_stores, studies, with_threads, work
 from gaitgrf.pipeline.tune.study import TuningError, study_name
-
-
-def studies(
-    params: Params, archs: Sequence[str] | None = None, conditions: Sequence[str] | None = None
-) -> list[tuple[str, str]]:
-    """(arch, condition) pairs to tune: those given, else every one in params."""
-    known_a, known_c = list(params.models.architectures), list(params.fuse.conditions)
-    unknown = [a for a in archs or () if a not in known_a]
-    unknown += [c for c in conditions or () if c not in known_c]
-    if unknown:
-        raise TuningError(f"not in params (models.architectures, fuse.conditions): {unknown}")
-    return [(a, c) for a in archs or known_a for c in conditions or known_c]
-
-
-def with_threads(params: Params, threads: int | None) -> Params:
-    """`params` with `tune.threads` replaced (not part of a study's fingerprint)."""
-    return params.model_copy(update={"tune": params.tune.model_copy(update={"threads": threads})})
 
 
 def task_runner(cfg: RunnerConfig) -> Any:
@@ -75,30 +58,6 @@ def task_runner(cfg: RunnerConfig) -> Any:
             "dashboard_address": None,
         }
     )
-
-
-def init_stores(params: Params, attempts: int = 5) -> None:
-    """Create the Optuna and MLflow schemas (and the tuning experiment) once, up front.
-
-    Processes that all find an empty database race to create its tables (MLflow's migrations
-    fail outright): the flow does it before fanning out; a worker retries, since workers
-    starting together on an empty database race as well.
-    """
-    import time
-
-    from gaitgrf.pipeline.tune.study import open_storage
-    from gaitgrf.runtime import open_tracker, storage_url
-    from gaitgrf.tracking import TUNING_EXPERIMENT
-
-    for attempt in range(attempts):
-        try:
-            open_storage(storage_url(params, os.environ))
-            open_tracker(params, os.environ).experiment(TUNING_EXPERIMENT)
-            return
-        except Exception:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(1.0 + attempt)
 
 
 @task(name="study", cache_policy=NO_CACHE)
@@ -128,7 +87,7 @@ def tune(
     """Tune and refit every study on the flow's task runner (see `main` for how it is chosen)."""
     params = load_params(Path(params_path))
     targets = studies(params, archs, conditions)
-    init_stores(params)
+    init_stores(params, os.environ)
     if params.runner.kind == "dask":
         params = with_threads(params, params.runner.threads)
     futures = [study_task.submit(params, arch, cond) for arch, cond in targets]
@@ -145,35 +104,6 @@ def tune(
     return results
 
 
-# --- worker mode -------------------------------------------------------------------------------
-def work_one(
-    params: Params, arch: str, condition: str, *, wait: bool, log: Callable[[str], None]
-) -> dict[str, Any]:
-    """Take trials of one study (no refit); the inputs are read as the DVC stage reads them."""
-    from gaitgrf.pipeline.tune.run import study_request, work_study
-
-    return work_study(study_request(params, arch, condition, os.environ, log), wait=wait)
-
-
-def work(
-    params: Params, targets: Sequence[tuple[str, str]], log: Callable[[str], None] = print
-) -> dict[str, dict[str, Any]]:
-    """Worker mode over `targets`: two passes (skip busy studies, then wait for them)."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    init_stores(params)
-    out: dict[str, dict[str, Any]] = {}
-    for wait_ in (False, True):
-        for arch, cond in targets:
-            result = work_one(params, arch, cond, wait=wait_, log=log)
-            if result["study"] in out:
-                result["ran"] += out[result["study"]]["ran"]
-                result["surplus"] += out[result["study"]]["surplus"]
-            out[result["study"]] = result
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.tune", description=__doc__)
     parser.add_argument("--params", default="params.yaml")
@@ -188,8 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         params = load_params(Path(args.params))
         if args.worker:
-            targets = module.studies(params, args.arch, args.condition)
-            result = module.work(params, targets, lambda line: print(f"tune: {line}", flush=True))
+            targets = studies(params, args.arch, args.condition)
+            result = work(
+                params, targets, os.environ, lambda line: print(f"tune: {line}", flush=True)
+            )
             for name, row in result.items():
                 print(f"tune: {name}: ran {row['ran']} trial(s) here; study {row['trials']}")
             return 0

@@ -12,9 +12,10 @@ import pytest
 from prefect.task_runners import ThreadPoolTaskRunner
 from typer.testing import CliRunner
 
-from flows.tune import studies, task_runner, with_threads
+from flows.tune import task_runner
 from gaitgrf import cli
 from gaitgrf.core.config import ConfigError, Params, RunnerConfig, parse_params
+from gaitgrf.pipeline.tune.fanout import studies, with_threads
 from gaitgrf.pipeline.tune.study import TuningError
 
 

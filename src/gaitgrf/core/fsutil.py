@@ -6,12 +6,17 @@ so neither `../x` nor `/tmp/x` nor a symlinked parent can move a write outside t
 Incoming folders may hold links or devices that a copy would follow into the data store (a
 `notes.txt -> /etc/shadow` lands its target in data/raw, the DVC cache and the remote): they are
 refused, naming the entry.
+Folders a stage writes are built aside in a hidden staging folder and swapped in at the end
+(`staged_dir`), so a failed or interrupted write never leaves a partial output under its name.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from gaitgrf.core import contract as c
@@ -65,3 +70,52 @@ def refuse_unsafe_entries(folder: Path, what: str = "incoming folder") -> int:
                 )
             files += stat.S_ISREG(mode)
     return files
+
+
+def fresh_dir(path: Path) -> Path:
+    """An empty `path`: leftovers of an interrupted run must not end up in what is written."""
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+def swap_in(staging: Path, target: Path) -> None:
+    """Replace `target` by `staging` (two renames; the old copy is removed afterwards).
+
+    The old target is first renamed to `.<name>.old` beside it, so that `target` is never a
+    half-deleted folder: at any moment it is either the old copy, absent, or the new one.
+    """
+    old = target.parent / f".{target.name}.old"
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        os.rename(target, old)
+    os.rename(staging, target)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+@contextmanager
+def staged_dir(
+    target: Path, *, staging: Path | None = None, replace: bool = True
+) -> Iterator[Path]:
+    """Yield an empty staging folder; when the block succeeds it takes the place of `target`.
+
+    `staging` defaults to `.staging-<name>` beside `target` (ignored by DVC, `.dvcignore`); a
+    leftover of an interrupted run there is removed first. With `replace` the old target is
+    swapped out (`swap_in`); without, the staging folder is renamed once and an existing target
+    is the caller's to refuse (the rename fails on a non-empty one). Whatever happens, the
+    staging folder is gone afterwards; when the block raises, `target` is left as it was.
+    """
+    staging = target.parent / f".staging-{target.name}" if staging is None else staging
+    fresh_dir(staging)
+    try:
+        yield staging
+        if replace:
+            swap_in(staging, target)
+        else:
+            os.rename(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)

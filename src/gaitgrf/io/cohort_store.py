@@ -10,8 +10,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
-import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,6 +18,7 @@ from typing import Any
 
 from gaitgrf.core import contract as c
 from gaitgrf.core.errors import CohortExistsError
+from gaitgrf.core.fsutil import staged_dir
 
 _CHUNK = 1 << 20
 
@@ -80,15 +79,7 @@ def staged_cohort(out_dir: Path, cohort_id: str) -> Iterator[Path]:
     """
     check_new_cohort(out_dir, cohort_id)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = out_dir.parent / f".staging-{out_dir.name}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir()
-    try:
+    with staged_dir(out_dir, replace=False) as staging:  # data/raw/.staging-<cohort_id>
         yield staging
         if out_dir.exists():
             raise CohortExistsError(f"{out_dir}: cohort {cohort_id!r} appeared while writing")
-        os.rename(staging, out_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)

@@ -9,8 +9,6 @@ the `inputs.npy` and `targets.npy` they share (streamed: `gaitgrf.pipeline.fuse.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +19,7 @@ import pandas as pd
 
 from gaitgrf.core.artifacts import SUBJECTS_TABLE, SUMMARY_FILE, set_file
 from gaitgrf.core.config import FuseConfig
+from gaitgrf.core.fsutil import staged_dir
 from gaitgrf.io.cohort_store import sha256_file
 from gaitgrf.pipeline.fuse.features import (
     FeatureError,
@@ -107,12 +106,8 @@ def _fuse_one(
     The fused sets map the shared files; `_write_staging` lets go of them when it returns, so
     nothing holds the staging folder open when it replaces `out_dir/<layout>`.
     """
-    staging = out_dir / f".staging-{layout}"
-    shutil.rmtree(staging, ignore_errors=True)
-    entry = _write_staging(source, layout, staging, subjects, subjects_sha, cfg)
-    target = out_dir / layout
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(staging, target)
+    with staged_dir(out_dir / layout) as staging:  # out_dir/.staging-<layout>
+        entry = _write_staging(source, layout, staging, subjects, subjects_sha, cfg)
     return entry
 
 

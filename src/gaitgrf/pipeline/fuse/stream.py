@@ -58,7 +58,7 @@ def fuse_layout(
     if samples.layout != layout:
         raise FeatureError(f"{source}: holds layout {samples.layout!r}, not {layout!r}")
     fused = fuse_samples(samples, subjects, cfg)
-    staging.mkdir(parents=True)
+    staging.mkdir(parents=True, exist_ok=True)
     if members is None:
         source_sha = sha256_file(source)
         first = next(iter(fused.values()))

@@ -24,13 +24,13 @@ Great Expectations is imported inside the functions that use it (it takes ~3 s t
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pandas as pd
 
 from gaitgrf.core.config import ConfigError, ContractConfig, ValidateConfig
 from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.core.fsutil import staged_dir
 from gaitgrf.io.loader import load_cohorts
 from gaitgrf.pipeline.inventory import NoCohortError
 from gaitgrf.pipeline.validate.checks import subject_checks, trial_checks
@@ -46,9 +46,7 @@ from gaitgrf.pipeline.validate.report import (
 from gaitgrf.pipeline.validate.staging import (
     Progress,
     finish_validated,
-    fresh_dir,
     read_and_stage,
-    swap_in,
 )
 
 __all__ = ["ValidationFailed", "validate_cohorts"]
@@ -115,8 +113,8 @@ def _validate(
         raise NoCohortError(f"{raw_dir}: no cohort to validate")
     clock.lap("load")
 
-    staging = fresh_dir(validated_dir.parent / f".{validated_dir.name}.staging")
-    try:
+    staging = validated_dir.parent / f".{validated_dir.name}.staging"
+    with staged_dir(validated_dir, staging=staging):
         metrics = read_and_stage(cohorts, staging, contract, rules, progress, clock)
         checks = trial_checks(contract, rules)
         report_dir.mkdir(parents=True, exist_ok=True)
@@ -131,17 +129,14 @@ def _validate(
         summary, failure = summarize(
             cohorts, metrics, gx_result, checks, rules, validated_dir, report_dir
         )
-        if failure is None:
-            finish_validated(cohorts, summary, staging, rules)
-            swap_in(staging, validated_dir)
-        clock.lap("finish")
-        write_reports(summary, metrics, report_dir, clock)
-        if failure is not None:
+        if failure is not None:  # raising inside the block leaves validated_dir as it was
+            clock.lap("finish")
+            write_reports(summary, metrics, report_dir, clock)
             raise ValidationFailed(failure, summary)
-        return summary
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+        finish_validated(cohorts, summary, staging, rules)
+    clock.lap("finish")
+    write_reports(summary, metrics, report_dir, clock)
+    return summary
 
 
 def _check_paths(raw_dir: Path, validated_dir: Path, report_dir: Path) -> None:

@@ -2,13 +2,12 @@
 
 Each trial is read through the contract loader, measured, and written (canonical units) into a
 hidden staging folder on a background thread; after the suites ran, quarantined trials are
-dropped, subjects and a manifest pointing back to raw are added, and the folder is swapped in
-for `validated_dir` in two renames. Raw data are only read.
+dropped, subjects and a manifest pointing back to raw are added; the caller then swaps the folder
+in for `validated_dir` (`gaitgrf.core.fsutil.staged_dir`). Raw data are only read.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections import deque
@@ -126,23 +125,3 @@ def finish_validated(
                 "rules": rules.model_dump(mode="json"),
             },
         )
-
-
-def swap_in(staging: Path, target: Path) -> None:
-    """Replace `target` by `staging` (two renames; the old copy is removed afterwards)."""
-    old = target.parent / f".{target.name}.old"
-    if old.exists():
-        shutil.rmtree(old)
-    if target.exists():
-        os.rename(target, old)
-    os.rename(staging, target)
-    if old.exists():
-        shutil.rmtree(old)
-
-
-def fresh_dir(path: Path) -> Path:
-    """An empty `path`: leftovers of an interrupted run must not end up in the validated copy."""
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
-    return path
