@@ -16,21 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from gaitgrf.core.config import ContractConfig, ValidateConfig
 from gaitgrf.ingest import intake
-from gaitgrf.ingest.intake import IntakeBusy, IntakeError, add_cohort
-
-
-def _add(src: Path, project: Path, **kwargs: object) -> intake.Added:
-    return add_cohort(
-        src,
-        root=project,
-        raw_dir=project / "data" / "raw",
-        contract=ContractConfig(),
-        rules=ValidateConfig(),
-        rejected_dir=project / "reports" / "rejected",
-        **kwargs,  # type: ignore[arg-type]
-    )
+from gaitgrf.ingest.intake import IntakeBusy, IntakeError
+from tests.support.projects import add_cohort_to
 
 
 def _set_manifest_id(cohort: Path, value: object) -> None:
@@ -49,7 +37,7 @@ def test_manifest_id_that_escapes_is_refused_before_any_copy(
     escape = Path("/tmp/gaitgrf-escape")
     assert not escape.exists()
     with pytest.raises(IntakeError, match=r"manifest\.json"):
-        _add(src, project)
+        add_cohort_to(project, src)
     assert not escape.exists()
     assert not (project / "data" / "raw").exists() or not [
         p for p in (project / "data" / "raw").iterdir() if not p.name.startswith(".")
@@ -61,7 +49,7 @@ def test_cohort_option_is_checked_first(
     make_cohort: Callable[..., Path], tmp_path: Path, bad_id: str
 ) -> None:
     with pytest.raises(IntakeError, match="must match"):
-        _add(make_cohort("incoming"), tmp_path / "project", cohort_id=bad_id)
+        add_cohort_to(tmp_path / "project", make_cohort("incoming"), cohort_id=bad_id)
     assert not (tmp_path / "evil").exists()
 
 
@@ -71,7 +59,7 @@ def test_manifest_that_is_a_list_is_one_clear_error(
     src = make_cohort("incoming")
     (src / "manifest.json").write_text("[1, 2]")
     with pytest.raises(IntakeError, match="expected a JSON object, found list"):
-        _add(src, tmp_path / "project")
+        add_cohort_to(tmp_path / "project", src)
 
 
 def test_symlinked_file_is_refused_naming_it(
@@ -82,7 +70,7 @@ def test_symlinked_file_is_refused_naming_it(
     src = make_cohort("incoming")
     (src / "notes.txt").symlink_to(secret)
     with pytest.raises(IntakeError, match=r"notes\.txt: symbolic link"):
-        _add(src, tmp_path / "project")
+        add_cohort_to(tmp_path / "project", src)
     assert not list((tmp_path / "project").rglob("notes.txt"))
 
 
@@ -92,13 +80,13 @@ def test_symlinked_trial_folder_and_fifo_are_refused(
     src = make_cohort("incoming")
     os.mkfifo(src / "pipe")
     with pytest.raises(IntakeError, match=r"pipe: not a regular file"):
-        _add(src, tmp_path / "project")
+        add_cohort_to(tmp_path / "project", src)
     (src / "pipe").unlink()
     trials = src / "trials"
     trials.rename(tmp_path / "elsewhere")
     trials.symlink_to(tmp_path / "elsewhere")
     with pytest.raises(IntakeError, match=r"trials: symbolic link"):
-        _add(src, tmp_path / "project")
+        add_cohort_to(tmp_path / "project", src)
 
 
 def test_second_concurrent_add_fails_in_one_line(
@@ -110,7 +98,7 @@ def test_second_concurrent_add_fails_in_one_line(
     with (raw / intake.LOCK_FILE).open("a") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(IntakeBusy, match="another `gaitgrf cohort add` is running"):
-            _add(make_cohort("incoming"), project)
+            add_cohort_to(project, make_cohort("incoming"))
     assert sorted(p.name for p in raw.iterdir()) == [".gitignore", intake.LOCK_FILE]
 
 
@@ -126,7 +114,7 @@ def test_scratch_of_a_killed_add_is_cleaned_and_errors_name_the_source(
     with (src / "subjects.csv").open("a") as fh:
         fh.write("not,a,valid,row\n")
     with pytest.raises(IntakeError) as caught:
-        _add(src, project)
+        add_cohort_to(project, src)
     assert str(src) in str(caught.value)
     assert intake.SCRATCH_DIR not in str(caught.value)
     assert not (raw / intake.SCRATCH_DIR).exists()

@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 
 from gaitgrf.core import contract as c
-from gaitgrf.core.config import ContractConfig, SynthConfig, ValidateConfig
-from gaitgrf.ingest.intake import CohortRejected, IntakeError, add_cohort
+from gaitgrf.core.config import SynthConfig
+from gaitgrf.ingest.intake import CohortRejected, IntakeError
 from gaitgrf.io.cohort_store import write_manifest
 from gaitgrf.io.loader import read_trial
 from gaitgrf.io.trial_file import write_trial
 from gaitgrf.synth import generate_cohort
 from gaitgrf.workspace import ensure_dvc, ensure_git_repo
+from tests.support.projects import add_cohort_to
 
 pytestmark = pytest.mark.integration
 
@@ -56,20 +57,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def _add(project: Path, src: Path) -> object:
-    return add_cohort(
-        src,
-        root=project,
-        raw_dir=project / "data" / "raw",
-        contract=ContractConfig(),
-        rules=ValidateConfig(),
-        rejected_dir=project / "reports" / "rejected",
-    )
-
-
 def test_add_validates_tracks_commits_and_refuses_twice(project: Path, tmp_path: Path) -> None:
     src = _synth(tmp_path / "incoming", "clinic-a")
-    added = _add(project, src)
+    added = add_cohort_to(project, src)
     raw = project / "data" / "raw"
     assert (raw / "clinic-a" / c.SUBJECTS_FILE).is_file()
     assert (raw / "clinic-a.dvc").is_file()
@@ -85,12 +75,12 @@ def test_add_validates_tracks_commits_and_refuses_twice(project: Path, tmp_path:
     assert len(pushed) >= 4
     before = sorted(p.name for p in raw.iterdir())
     with pytest.raises(IntakeError, match="already exists"):
-        _add(project, src)
+        add_cohort_to(project, src)
     assert sorted(p.name for p in raw.iterdir()) == before
 
 
 def test_failing_cohort_is_rejected_and_raw_is_untouched(project: Path, tmp_path: Path) -> None:
-    good = _add(project, _synth(tmp_path / "incoming", "good"))
+    good = add_cohort_to(project, _synth(tmp_path / "incoming", "good"))
     assert good is not None
     src = _synth(tmp_path / "incoming", "broken")
     for path in sorted((src / c.TRIALS_DIR).glob("*.parquet")):
@@ -103,7 +93,7 @@ def test_failing_cohort_is_rejected_and_raw_is_untouched(project: Path, tmp_path
     before = {p.name: p.stat().st_mtime_ns for p in raw.iterdir()}
     head = _git(project, "rev-parse", "HEAD")
     with pytest.raises(CohortRejected) as info:
-        _add(project, src)
+        add_cohort_to(project, src)
     assert "cohort broken rejected" in str(info.value)
     assert (info.value.report_dir / "summary.json").is_file()
     assert "data_docs" in {p.name for p in info.value.report_dir.iterdir()}

@@ -174,3 +174,19 @@ def dvc(cwd: Path, *args: str) -> str:
 
 def git(cwd: Path, *args: str) -> str:
     return run_ok(cwd, "git", *args)
+
+
+def add_cohort_to(project: Path, src: Path, **options: Any) -> Any:
+    """`gaitgrf.ingest.intake.add_cohort` of `src` into `project` with the default rules."""
+    from gaitgrf.core.config import ContractConfig, ValidateConfig
+    from gaitgrf.ingest.intake import add_cohort
+
+    return add_cohort(
+        src,
+        root=project,
+        raw_dir=project / "data" / "raw",
+        contract=ContractConfig(),
+        rules=ValidateConfig(),
+        rejected_dir=project / "reports" / "rejected",
+        **options,
+    )
