@@ -393,7 +393,7 @@ class Params(Section):
 
 
 class ConfigError(GaitGrfError):
-    hint = "compare with params.yaml in the repository and docs/configuration.md"
+    hint = "compare with params.yaml in the repository: every key, its default and what it means"
 
 
 def parse_params(raw: dict[str, Any], *, source: str = "params") -> Params:
