@@ -47,3 +47,33 @@ def test_failed_repro_raises_with_its_output(
     with pytest.raises(RuntimeError, match=r"dvc repro failed \(exit"):
         run_repro(stages.append)
     assert stages == []
+
+
+def test_a_contract_failing_incoming_cohort_is_parked_and_a_busy_one_stays(
+    tmp_path: Path, make_cohort
+) -> None:
+    """The watcher never retries a cohort the contract refuses; a locked intake is retried."""
+    import fcntl
+
+    from gaitgrf.core.config import Params, PathsConfig
+    from gaitgrf.ingest import intake
+    from gaitgrf.pipeline.retrain import add_incoming
+
+    incoming = tmp_path / "incoming"
+    params = Params(paths=PathsConfig(raw=tmp_path / "raw2", incoming=incoming))
+    src = make_cohort("lab-c")
+    moved = incoming / "lab-c"
+    incoming.mkdir()
+    src.rename(moved)
+    (moved / "manifest.json").write_text("[]")  # not an object: refused by the contract
+    raw = params.paths.raw
+    raw.mkdir()
+    with (raw / intake.LOCK_FILE).open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(intake.IntakeBusy):
+            add_incoming(params, moved, root=tmp_path, report=lambda _: None)
+    assert moved.is_dir()  # busy: left for the next poll
+    with pytest.raises(intake.IntakeError, match="expected a JSON object"):
+        add_incoming(params, moved, root=tmp_path, report=lambda _: None)
+    assert not moved.exists()
+    assert [p.name.startswith("lab-c-") for p in (incoming / ".rejected").iterdir()] == [True]
