@@ -62,3 +62,32 @@ def make_samples(
         }
     )
     return samples, table
+
+
+def run_mlp_study(root, cfg, tracker=None, *, data_version: str = "test-v1") -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """One `mlp__subject` study on `make_samples()` under `root` (SQLite Optuna): its summary.
+
+    The tuning tests and the PostgreSQL/MLflow-server test share this set-up; `tracker` None
+    means no MLflow logging.
+    """
+    from gaitgrf.pipeline.tune.run import StudyRequest, run_study
+    from gaitgrf.tracking import sqlite_uri
+
+    samples, table = make_samples()
+    out = root / "tuned" / "mlp__subject"
+    out.mkdir(parents=True, exist_ok=True)
+    request = StudyRequest(
+        arch="mlp",
+        condition="subject",
+        samples=samples,
+        subjects=table,
+        cfg=cfg,
+        storage_url=sqlite_uri(root / "optuna.db"),
+        out_dir=out,
+        data_version=data_version,
+        git_commit="abc",
+        tracker=tracker,
+        pip_requirements=["torch"],
+        log=lambda line: None,
+    )
+    return run_study(request).summary

@@ -18,11 +18,10 @@ from hypothesis import strategies as st
 from gaitgrf.core.artifacts import SUMMARY_FILE
 from gaitgrf.core.config import BudgetConfig, TuneConfig
 from gaitgrf.pipeline.tune.data import check_subject_wise, subsample, tuning_data
-from gaitgrf.pipeline.tune.run import StudyRequest, run_study
 from gaitgrf.pipeline.tune.study import TuningError
 from gaitgrf.predictor import GrfPredictor
 from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, sqlite_uri
-from tests.sample_factory import make_samples
+from tests.sample_factory import make_samples, run_mlp_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -91,25 +90,7 @@ def test_subsample_draws_from_the_index_only() -> None:
 
 
 def _study(tmp: Path, cfg: TuneConfig, tracker: Tracker | None = None) -> dict:  # type: ignore[type-arg]
-    samples, table = make_samples()
-    out = tmp / "tuned" / "mlp__subject"
-    out.mkdir(parents=True, exist_ok=True)
-    return run_study(
-        StudyRequest(
-            arch="mlp",
-            condition="subject",
-            samples=samples,
-            subjects=table,
-            cfg=cfg,
-            storage_url=sqlite_uri(tmp / "optuna.db"),
-            out_dir=out,
-            data_version="test-v1",
-            git_commit="abc",
-            tracker=tracker,
-            pip_requirements=["torch"],
-            log=lambda line: None,
-        )
-    ).summary
+    return run_mlp_study(tmp, cfg, tracker)
 
 
 def _trials(tmp: Path, name: str = "mlp__subject") -> list[optuna.trial.FrozenTrial]:

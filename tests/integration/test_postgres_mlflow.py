@@ -15,10 +15,9 @@ import optuna
 import pytest
 
 from gaitgrf.core.config import BudgetConfig, TuneConfig
-from gaitgrf.pipeline.tune.run import StudyRequest, run_study
 from gaitgrf.predictor import GrfPredictor, frame_from_arrays
-from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, sqlite_uri
-from tests.sample_factory import make_samples
+from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker
+from tests.sample_factory import make_samples, run_mlp_study
 
 pytestmark = pytest.mark.integration
 MODEL = "gaitgrf-pg-test"
@@ -28,7 +27,7 @@ def test_runs_and_registry_on_a_postgres_backed_server(
     tmp_path: Path, mlflow_server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    samples, table = make_samples()
+    samples, _ = make_samples()  # the same set the study trains on (seeded)
     tracker = Tracker(mlflow_server, tmp_path / "mlartifacts")  # what the stages build
     cfg = TuneConfig(
         folds=2,
@@ -42,24 +41,7 @@ def test_runs_and_registry_on_a_postgres_backed_server(
             max_refit_samples=None,
         ),
     )
-    out = tmp_path / "tuned" / "mlp__subject"
-    out.mkdir(parents=True)
-    summary = run_study(
-        StudyRequest(
-            arch="mlp",
-            condition="subject",
-            samples=samples,
-            subjects=table,
-            cfg=cfg,
-            storage_url=sqlite_uri(tmp_path / "optuna.db"),
-            out_dir=out,
-            data_version="pg-test",
-            git_commit="abc",
-            tracker=tracker,
-            pip_requirements=["torch"],
-            log=lambda line: None,
-        )
-    ).summary
+    summary = run_mlp_study(tmp_path, cfg, tracker, data_version="pg-test")
     ml = summary["mlflow"]
     client = tracker.client
     runs = client.search_runs([tracker.experiment(TUNING_EXPERIMENT)])
@@ -89,7 +71,8 @@ def test_runs_and_registry_on_a_postgres_backed_server(
         samples.inputs[:3], samples.static[:3], samples.channels, samples.static_names
     )
     predicted = model.predict(frame)
-    direct = GrfPredictor.load(out / "model").predict_arrays(samples.inputs[:3], samples.static[:3])
+    bundle = tmp_path / "tuned" / "mlp__subject" / "model"
+    direct = GrfPredictor.load(bundle).predict_arrays(samples.inputs[:3], samples.static[:3])
     np.testing.assert_allclose(
         predicted["vertical"].to_numpy().reshape(3, -1), direct[:, 0], rtol=1e-5
     )

@@ -28,8 +28,8 @@ from tests.support.servers import free_port, is_up, wait_until_up
 pytestmark = pytest.mark.integration
 
 
-def _children(pid: int) -> list[int]:
-    """Direct children of `pid` (from /proc): the servers, each leading its own group."""
+def _processes() -> list[tuple[int, str, int, int]]:
+    """(pid, state, parent pid, process group) of every process, from /proc."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -37,23 +37,18 @@ def _children(pid: int) -> list[int]:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
+            found.append((int(entry.name), fields[0], int(fields[1]), int(fields[2])))
     return found
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of `pid`: the servers, each leading its own process group."""
+    return [p for p, _, parent, _ in _processes() if parent == pid]
 
 
 def _alive_in_groups(groups: list[int]) -> list[int]:
     """Processes (not zombies) still in any of the process groups `groups`."""
-    alive = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[0] != "Z" and int(fields[2]) in groups:
-                alive.append(int(entry.name))
-    return alive
+    return [p for p, state, _, group in _processes() if state != "Z" and group in groups]
 
 
 def _start_ui(tmp_path: Path) -> tuple[subprocess.Popen[str], list[str]]:
