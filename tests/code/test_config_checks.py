@@ -113,3 +113,12 @@ def test_unknown_filter_family_and_layout_are_refused_at_load() -> None:
         parse_params({"resample": {"layouts": ["stnce"]}})
     with pytest.raises(ConfigError, match="cut-offs must be positive"):
         parse_params({"resample": {"filter": {"cutoff_hz": {"grf": 0.0}}}})
+
+
+def test_fuse_names_are_checked_at_params_load() -> None:
+    with pytest.raises(ConfigError, match=r"fuse: unknown sensor location\(s\) \['wrist'\]"):
+        parse_params({"fuse": {"sensors": ["wrist"]}})
+    with pytest.raises(ConfigError, match=r"unknown joint angle\(s\) \['knee_flexion'\]"):
+        parse_params({"fuse": {"kinematics": ["knee_flexion"]}})
+    with pytest.raises(ConfigError, match="'base' must have no static features"):
+        parse_params({"fuse": {"conditions": {"base": ["knee_alignment"]}}})

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from gaitgrf.core import contract as c
 from gaitgrf.core.config import FuseConfig
 from gaitgrf.core.errors import GaitGrfError
-from gaitgrf.core.samples import SampleSet
+from gaitgrf.core.samples import STATIC_GROUPS, SampleSet
 from gaitgrf.pipeline.fuse.features import (
-    STATIC_GROUPS,
     FeatureError,
     fuse_samples,
     select_channels,
@@ -223,11 +223,20 @@ def test_unknown_group_and_bad_base_condition() -> None:
         FeatureError, match=r"unknown static feature group\(s\) bmi .*knee_alignment"
     ):
         static_features(samples, subjects_frame(), ("bmi",))
-    bad_base = FuseConfig(conditions={"base": ("knee_alignment",)})
+    # params.yaml is refused at load ...
+    with pytest.raises(ValidationError, match="'base' must have no static features"):
+        FuseConfig(conditions={"base": ("knee_alignment",)})
+    with pytest.raises(ValidationError, match=r"unknown feature group\(s\) \['alignment'\]"):
+        FuseConfig(conditions={"x": ("alignment",)})
+    with pytest.raises(ValidationError, match=r"unknown sensor location\(s\) \['wrist'\]"):
+        FuseConfig(sensors=("wrist",))
+    # ... and the library still refuses a config built without validation
+    bad_base = FuseConfig.model_construct(conditions={"base": ("knee_alignment",)})
     with pytest.raises(FeatureError, match="'base' must have no static features"):
         fuse_samples(samples, subjects_frame(), bad_base)
+    unknown = FuseConfig.model_construct(conditions={"x": ("alignment",)})
     with pytest.raises(FeatureError, match="valid: knee_alignment"):
-        fuse_samples(samples, subjects_frame(), FuseConfig(conditions={"x": ("alignment",)}))
+        fuse_samples(samples, subjects_frame(), unknown)
 
 
 def test_bad_subject_values_are_refused() -> None:

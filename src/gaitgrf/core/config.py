@@ -203,6 +203,37 @@ class FuseConfig(Section):
         "subject": ("knee_alignment", "affected_side", "stance_side"),
     }
 
+    @model_validator(mode="after")
+    def _known_names(self) -> FuseConfig:
+        """Sensor, joint-angle and feature-group names exist, `base` has none (at load)."""
+        from gaitgrf.core import samples as s
+
+        problems = []
+        for what, given, valid in (
+            ("sensor location(s)", self.sensors, tuple(s.SENSOR_LOCATIONS)),
+            ("joint angle(s)", self.kinematics, s.KINEMATIC_NAMES),
+            (
+                "feature group(s)",
+                [g for gs in self.conditions.values() for g in gs],
+                s.STATIC_GROUPS,
+            ),
+        ):
+            unknown = sorted(set(given) - set(valid))
+            if unknown:
+                problems.append(f"unknown {what} {unknown} (valid: {', '.join(valid)})")
+        if not self.sensors and not self.kinematics:
+            problems.append("no input channel selected: sensors and kinematics are both empty")
+        if not self.conditions:
+            problems.append("conditions is empty: configure at least the base condition")
+        bad = [n for n in self.conditions if not c.COHORT_ID_PATTERN.match(n)]
+        if bad:
+            problems.append(f"condition name(s) {bad} must match {c.COHORT_ID_PATTERN.pattern}")
+        if self.conditions.get(s.BASE_CONDITION):
+            problems.append(f"condition {s.BASE_CONDITION!r} must have no static features")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
 
 class PretrainedConfig(Section):
     """ImageNet weights for the image backbones (resnet50, inception_v3), as in the study."""

@@ -24,8 +24,32 @@ from typing import Any, Final
 
 import numpy as np
 
+from gaitgrf.core import contract as c
+
 TARGETS = ("vertical", "anterior", "lateral")
 LAYOUTS = ("stance", "window")
+
+# --- what a model input may be made of (the fuse section of params.yaml names these) -----------
+#: Accelerometer locations the config may name; True = one per leg (ipsi and contra).
+SENSOR_LOCATIONS: Final[dict[str, bool]] = {
+    "pelvis": False,
+    "trunk": False,
+    "thigh": True,
+    "shank": True,
+    "foot": True,
+}
+#: Joint angles the config may name, as joint_plane.
+KINEMATIC_NAMES: Final = tuple(f"{j}_{p}" for j in c.JOINTS for p in c.PLANES)
+
+#: Static feature groups and the features each produces, in output order.
+STATIC_GROUPS: Final[dict[str, tuple[str, ...]]] = {
+    "knee_alignment": ("hka_ipsi_deg", "hka_contra_deg"),
+    "affected_side": ("affected_none", "affected_left", "affected_right"),
+    "stance_side": ("ipsi_is_affected", "contra_is_affected", "ipsi_is_left"),
+    "anthropometrics": ("mass_kg", "height_m", "age_years", "sex_female"),
+}
+#: The condition that must carry no subject-specific feature.
+BASE_CONDITION: Final = "base"
 #: Every array of a sample set file, in the order `save` writes them.
 ARRAYS: Final = (
     "inputs",

@@ -104,7 +104,8 @@ def static_inputs(
     """The model's static features for samples of feet `side`, as `fuse` computes them."""
     import pandas as pd
 
-    from gaitgrf.pipeline.fuse.features import STATIC_GROUPS, static_features
+    from gaitgrf.core.samples import STATIC_GROUPS
+    from gaitgrf.pipeline.fuse.features import static_features
 
     n = side.size
     if not static_names:

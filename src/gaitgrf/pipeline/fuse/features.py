@@ -33,34 +33,20 @@ import pandas as pd
 from gaitgrf.core import contract as c
 from gaitgrf.core.config import FuseConfig
 from gaitgrf.core.errors import GaitGrfError
-from gaitgrf.core.samples import SampleSet
+from gaitgrf.core.samples import (
+    BASE_CONDITION,
+    KINEMATIC_NAMES,
+    SENSOR_LOCATIONS,
+    STATIC_GROUPS,
+    SampleSet,
+)
 
 # --- names -------------------------------------------------------------------------------------
 LEG_SIDES: Final = ("ipsi", "contra")
-#: Accelerometer locations the config may name; True = one per leg (ipsi and contra).
-SENSOR_LOCATIONS: Final[dict[str, bool]] = {
-    "pelvis": False,
-    "trunk": False,
-    "thigh": True,
-    "shank": True,
-    "foot": True,
-}
-#: Joint angles the config may name, as joint_plane.
-KINEMATIC_NAMES: Final = tuple(f"{j}_{p}" for j in c.JOINTS for p in c.PLANES)
-
-#: Static feature groups and the features each produces, in output order.
-STATIC_GROUPS: Final[dict[str, tuple[str, ...]]] = {
-    "knee_alignment": ("hka_ipsi_deg", "hka_contra_deg"),
-    "affected_side": ("affected_none", "affected_left", "affected_right"),
-    "stance_side": ("ipsi_is_affected", "contra_is_affected", "ipsi_is_left"),
-    "anthropometrics": ("mass_kg", "height_m", "age_years", "sex_female"),
-}
 #: Static features that may be unknown (NaN); the Normaliser adds a "missing" indicator for each.
 MAY_BE_MISSING: Final = frozenset(
     STATIC_GROUPS["knee_alignment"] + STATIC_GROUPS["anthropometrics"]
 )
-#: The condition that must carry no subject-specific feature.
-BASE_CONDITION: Final = "base"
 
 
 class FeatureError(GaitGrfError):
