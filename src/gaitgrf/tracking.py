@@ -37,6 +37,10 @@ class TrackingError(GaitGrfError):
     hint = "check the MLflow tracking URI (paths.mlflow_db or MLFLOW_TRACKING_URI)"
 
 
+#: What MLflow's fluent setters write into the environment.
+_MLFLOW_URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
 @contextmanager
 def fluent_uris(uri: str) -> Iterator[None]:
     """Point MLflow's global (fluent) tracking *and* registry URIs at `uri`, then restore both.
@@ -44,12 +48,18 @@ def fluent_uris(uri: str) -> Iterator[None]:
     `mlflow.pyfunc.load_model("models:/...")` and `log_model` only know the globals; a registry
     URI left behind by other code would silently resolve `models:/gaitgrf@champion` elsewhere.
     Restoring an unset registry URI leaves it unset (it then follows the tracking URI).
+    `mlflow.set_tracking_uri` also writes `MLFLOW_TRACKING_URI` into this process's environment
+    (for subprocesses); that is restored too, or every later child process (a `dvc repro`, a
+    stage) would inherit a store that was only meant for this one call.
     """
+    import os
+
     import mlflow
     import mlflow.tracking._model_registry.utils as registry_utils
     import mlflow.tracking._tracking_service.utils as tracking_utils
 
     saved = (tracking_utils._tracking_uri, registry_utils._registry_uri)
+    saved_env = {k: os.environ.get(k) for k in _MLFLOW_URI_ENV}
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
@@ -57,6 +67,11 @@ def fluent_uris(uri: str) -> Iterator[None]:
     finally:
         tracking_utils._tracking_uri = saved[0]
         registry_utils._registry_uri = saved[1]
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def sqlite_uri(path: Path) -> str:

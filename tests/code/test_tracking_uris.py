@@ -6,6 +6,7 @@ from pathlib import Path
 
 import mlflow
 import mlflow.tracking._model_registry.utils as registry_utils
+import pytest
 
 from gaitgrf.tracking import fluent_uris, sqlite_uri
 
@@ -22,3 +23,20 @@ def test_fluent_uris_overrides_a_pinned_registry_and_restores_it(tmp_path: Path)
         assert mlflow.get_registry_uri() == elsewhere
     finally:
         registry_utils._registry_uri = saved
+
+
+@pytest.mark.parametrize("before", [None, "sqlite:////somewhere/else.db"])
+def test_fluent_uris_leaves_the_environment_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, before: str | None
+) -> None:
+    """MLflow's setter exports MLFLOW_TRACKING_URI; child processes started later must not see
+    a store that was pinned for one call (a stage subprocess then dialled a stopped server)."""
+    import os
+
+    if before is None:
+        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    else:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", before)
+    with fluent_uris(sqlite_uri(tmp_path / "mlflow.db")):
+        assert os.environ["MLFLOW_TRACKING_URI"].endswith("mlflow.db")
+    assert os.environ.get("MLFLOW_TRACKING_URI") == before
