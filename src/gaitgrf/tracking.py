@@ -232,13 +232,15 @@ class Tracker:
         model_id = (
             model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
         )
-        version = self.client.create_model_version(
-            name,
-            model_uri,
-            run_id=run_id,
-            tags={k: str(v) for k, v in tags.items()},
-            model_id=model_id,
-        )
+        # MLflow resolves a `models:/` source through the *global* tracking URI, not the client's.
+        with fluent_uris(self.tracking_uri):
+            version = self.client.create_model_version(
+                name,
+                model_uri,
+                run_id=run_id,
+                tags={k: str(v) for k, v in tags.items()},
+                model_id=model_id,
+            )
         return str(version.version)
 
     def alias_version(self, name: str, alias: str) -> str | None:
