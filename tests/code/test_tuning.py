@@ -151,8 +151,10 @@ def test_study_tracks_trials_and_logs_a_loadable_model(tmp_path: Path) -> None:
     import mlflow.pyfunc
 
     from gaitgrf.predictor import frame_from_arrays
+    from gaitgrf.tracking import fluent_uris
 
-    model = mlflow.pyfunc.load_model(ml["model_uri"])
+    with fluent_uris(tracker.tracking_uri):  # the model lives in this test's own store
+        model = mlflow.pyfunc.load_model(ml["model_uri"])
     samples, _ = make_samples()
     frame = frame_from_arrays(
         samples.inputs[:3], samples.static[:3], samples.channels, samples.static_names
