@@ -360,11 +360,13 @@ def track_untracked_cohorts(root: Path, raw_dir: Path, *, report: Report = _noop
     is still there) is left alone: it was never validated to the end, and the next `cohort add`
     rolls it back.
     """
+    from gaitgrf.ingest.intake import journal_path
+
     tracked = []
     for folder in cohort_dirs(raw_dir):
         if dvc_file(folder).exists():
             continue
-        if (raw_dir / f".adding-{folder.name}.json").exists():
+        if journal_path(raw_dir, folder.name).exists():
             report(
                 f"cohort {folder.name}: an interrupted `gaitgrf cohort add` left it half-added; "
                 "not tracked (run the same `gaitgrf cohort add` again)"

@@ -34,7 +34,13 @@ from typing import Any, Final
 from gaitgrf.core import contract as c
 from gaitgrf.core.config import ContractConfig, ValidateConfig
 from gaitgrf.core.errors import GaitGrfError
-from gaitgrf.core.fsutil import UnsafePathError, check_id, child_path, refuse_unsafe_entries
+from gaitgrf.core.fsutil import (
+    UnsafePathError,
+    check_id,
+    child_path,
+    fresh_dir,
+    refuse_unsafe_entries,
+)
 
 READY_MARKER: Final = "READY"
 #: In-progress names under data/raw (dot-names: cohort listings, git and DVC ignore them).
@@ -297,15 +303,17 @@ def fresh_scratch(raw_dir: Path) -> Path:
 
     Only the lock holder calls this, so anything already there was left by a killed add.
     """
-    scratch = raw_dir / SCRATCH_DIR
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir()
-    return scratch
+    return fresh_dir(raw_dir / SCRATCH_DIR)
+
+
+def journal_path(raw_dir: Path, cohort_id: str) -> Path:
+    """Where the journal of an add of `cohort_id` lives while the add is unfinished."""
+    return raw_dir / f"{JOURNAL_PREFIX}{cohort_id}.json"
 
 
 def begin(raw_dir: Path, cohort_id: str, *, commit: bool) -> Path:
     """Write the journal of an add before the cohort folder appears under `raw_dir`."""
-    journal = raw_dir / f"{JOURNAL_PREFIX}{cohort_id}.json"
+    journal = journal_path(raw_dir, cohort_id)
     journal.write_text(json.dumps({"cohort_id": cohort_id, "commit": commit}) + "\n")
     return journal
 
