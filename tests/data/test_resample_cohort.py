@@ -68,8 +68,8 @@ def test_files_are_written_and_load(run):
     window = SampleSet.load(out / "window.npz")
     assert len(stance) == report["samples"]["stance"] > 0
     assert len(window) == report["samples"]["window"] > 0
-    assert stance.inputs.shape[1:] == (39, 101) and stance.rate_hz == 101.0
-    assert window.inputs.shape[1:] == (39, 100) and window.rate_hz == 100.0
+    assert stance.inputs.shape[1:] == (45, 101) and stance.rate_hz == 101.0  # 39 + physics
+    assert window.inputs.shape[1:] == (45, 100) and window.rate_hz == 100.0
     assert stance.static.shape == (len(stance), 0)
     assert stance.provenance["cohorts"] == ["t"] and stance.provenance["trials"] == {"t": 4}
     assert set(np.unique(stance.groups)) == {f"t/S00{i}" for i in range(1, 5)}

@@ -196,6 +196,9 @@ class FuseConfig(Section):
         "ankle_add",
         "ankle_rot",
     )
+    #: Add the Newton estimate (per foot and total, BW; gaitgrf.physics) to every condition's
+    #: inputs, so a network learns the residual and the split rather than the whole force.
+    physics: bool = False
     #: Static feature groups per condition: knee_alignment, affected_side, stance_side,
     #: anthropometrics. `base` must stay empty: it is the no-subject-feature baseline.
     conditions: dict[str, tuple[str, ...]] = {

@@ -39,16 +39,19 @@ from gaitgrf.core.config import ResampleConfig
 from gaitgrf.core.samples import TARGETS
 from gaitgrf.core.sensors import GRAVITY
 from gaitgrf.io.trial_file import Stream, Trial
+from gaitgrf.physics.stream import with_physics
+from gaitgrf.pipeline.resample.events import stance_limits, wearable_pairs
 from gaitgrf.pipeline.resample.wearable import DEFAULT_WEARABLE_MODEL, WearableModel
 from gaitgrf.serving.inputs import InferenceError, SubjectInfo
 from gaitgrf.serving.steps import (
     OUTPUT_POINTS,
     Report,
+    plausible_stances,
     renormalise,
     stance_curves,
     static_inputs,
     sub_plan,
-    wearable_stances,
+    wearable_events,
     window_forces,
     zero_grf,
 )
@@ -140,11 +143,14 @@ def predict_trial(
     subject.check()
     notes: list[str] = []
     _check_predictable(predictor, trial)
-    stances = wearable_stances(trial, model, cfg)
+    events = wearable_events(trial, model)
+    stances = plausible_stances(events, cfg)
     counts = {s: int(v.shape[0]) for s, v in stances.items()}
     say(f"steps from the wearables: {counts['l']} left, {counts['r']} right")
     plan = sub_plan(trial, predictor.channels)
     filtered, has_grf = _filtered(trial, plan, cfg)
+    if plan.physics:
+        filtered = with_physics(filtered, wearable_pairs(events), stance_limits(cfg.events))
     inputs_only = zero_grf(trial, filtered)
     grid = common_time_base(trial, cfg.rate_hz)
     if grid.size < 2:
@@ -197,7 +203,7 @@ def _filtered(trial: Trial, plan: Any, cfg: ResampleConfig) -> tuple[dict[str, S
     (and the GRF when the recording has force plates); and whether it has them."""
     from gaitgrf.core.signal import filter_trial
 
-    needed = {ch for s in c.SIDES for ch in plan.sources[s]}
+    needed = plan.recorded_channels()
     has_grf = c.STREAM_GRF in trial.streams and bool(
         np.isfinite(trial.streams[c.STREAM_GRF].data).any()
     )

@@ -33,11 +33,8 @@ OUTPUT_POINTS: Final = 101
 Report = Callable[[str], None]
 
 
-def wearable_stances(trial: Trial, model: WearableModel, cfg: ResampleConfig) -> dict[str, Any]:
-    """Per foot, (k, 2) [heel strike, toe off] from the accelerometers alone.
-
-    Stances shorter or longer than the plate rule allows (`cfg.events`) are left out.
-    """
+def wearable_events(trial: Trial, model: WearableModel) -> Mapping[str, Events]:
+    """Heel strikes and toe offs of each foot from the accelerometers alone."""
     if c.STREAM_ACC not in trial.streams:
         raise InferenceError(f"trial {trial.trial_id}: no accelerometer stream (acc)")
     acc = trial.streams[c.STREAM_ACC]
@@ -51,7 +48,12 @@ def wearable_stances(trial: Trial, model: WearableModel, cfg: ResampleConfig) ->
             f"trial {trial.trial_id}: channel(s) {missing} missing: the wearable step detector "
             "needs each shank's axial acceleration"
         )
-    events: Mapping[str, Events] = wearable_events_by_side(acc, model)
+    return wearable_events_by_side(acc, model)
+
+
+def plausible_stances(events: Mapping[str, Events], cfg: ResampleConfig) -> dict[str, Any]:
+    """Per foot, (k, 2) [heel strike, toe off]; stances shorter or longer than the plate rule
+    allows (`cfg.events`) are left out."""
     out = {}
     for side, ev in events.items():
         st = ev.stances()
@@ -59,6 +61,11 @@ def wearable_stances(trial: Trial, model: WearableModel, cfg: ResampleConfig) ->
         keep = (dur >= cfg.events.min_stance_s) & (dur <= cfg.events.max_stance_s)
         out[side] = st[keep]
     return out
+
+
+def wearable_stances(trial: Trial, model: WearableModel, cfg: ResampleConfig) -> dict[str, Any]:
+    """Per foot, (k, 2) [heel strike, toe off] from the accelerometers alone."""
+    return plausible_stances(wearable_events(trial, model), cfg)
 
 
 def sub_plan(trial: Trial, channels: tuple[str, ...]) -> Any:

@@ -40,6 +40,7 @@ from gaitgrf.core.samples import (
     STATIC_GROUPS,
     SampleSet,
 )
+from gaitgrf.physics import stream as physics_channels
 
 # --- names -------------------------------------------------------------------------------------
 LEG_SIDES: Final = ("ipsi", "contra")
@@ -56,8 +57,11 @@ class FeatureError(GaitGrfError):
 
 
 # --- channel selection -------------------------------------------------------------------------
-def selected_channel_names(sensors: Sequence[str], kinematics: Sequence[str]) -> tuple[str, ...]:
-    """The input channels that `sensors` and `kinematics` name, in the documented order."""
+def selected_channel_names(
+    sensors: Sequence[str], kinematics: Sequence[str], physics: bool = False
+) -> tuple[str, ...]:
+    """The input channels that `sensors` and `kinematics` name, in the documented order, then
+    the Newton estimate's (`physics_ipsi_*`, `physics_total_*`) when `physics` is on."""
     unknown_sensors = sorted(set(sensors) - set(SENSOR_LOCATIONS))
     unknown_kin = sorted(set(kinematics) - set(KINEMATIC_NAMES))
     problems = []
@@ -85,18 +89,18 @@ def selected_channel_names(sensors: Sequence[str], kinematics: Sequence[str]) ->
                     names.append(c.angle_channel(joint, side, plane))
     if not names:
         raise FeatureError("no input channel selected: fuse.sensors and fuse.kinematics are empty")
-    return tuple(names)
+    return tuple(names) + (physics_channels.sample_channel_names() if physics else ())
 
 
 def select_channels(
-    samples: SampleSet, sensors: Sequence[str], kinematics: Sequence[str]
+    samples: SampleSet, sensors: Sequence[str], kinematics: Sequence[str], physics: bool = False
 ) -> SampleSet:
     """Keep the accelerometers at `sensors` and the joint angles `kinematics` (joint_plane).
 
     Raises `FeatureError` (a `GaitGrfError`) for unknown names or channels the data lacks,
     naming the missing channels and the available ones.
     """
-    wanted, index = channel_index(samples, sensors, kinematics)
+    wanted, index = channel_index(samples, sensors, kinematics, physics)
     if index == list(range(len(samples.channels))):
         return replace(samples, channels=wanted)  # already exactly the selection: no copy
     # One `take` copies straight into a C-ordered result; `inputs[:, index]` would copy into a
@@ -105,12 +109,18 @@ def select_channels(
 
 
 def channel_index(
-    samples: SampleSet, sensors: Sequence[str], kinematics: Sequence[str]
+    samples: SampleSet, sensors: Sequence[str], kinematics: Sequence[str], physics: bool = False
 ) -> tuple[tuple[str, ...], list[int]]:
     """Selected channel names and their positions in `samples`; raises naming missing ones."""
-    wanted = selected_channel_names(sensors, kinematics)
+    wanted = selected_channel_names(sensors, kinematics, physics)
     position = {name: i for i, name in enumerate(samples.channels)}
     missing = [name for name in wanted if name not in position]
+    if missing and all(name.startswith("physics_") for name in missing):
+        raise FeatureError(
+            f"{samples.layout}: fuse.physics is on but the samples carry no physics channels: "
+            f"the Newton estimate needs {', '.join(physics_channels.REQUIRED_CHANNELS)} in "
+            "every trial (docs/features.md, 'Physics')"
+        )
     if missing:
         raise FeatureError(
             f"{samples.layout}: channel(s) not in the data: {', '.join(missing)} "
@@ -280,7 +290,7 @@ def fuse_samples(
             f"{samples.layout}: input already carries static features {samples.static_names}; "
             "fuse expects the resampled sets, which have none"
         )
-    selected = select_channels(samples, cfg.sensors, cfg.kinematics)
+    selected = select_channels(samples, cfg.sensors, cfg.kinematics, cfg.physics)
     _subject_rows(samples, _subject_table(subjects))
     out: dict[str, SampleSet] = {}
     for name, groups in conditions.items():
@@ -291,6 +301,7 @@ def fuse_samples(
             "static_groups": list(groups),
             "sensors": list(cfg.sensors),
             "kinematics": list(cfg.kinematics),
+            "physics": cfg.physics,
             "normalised": False,
             "upstream": dict(samples.provenance),
         }

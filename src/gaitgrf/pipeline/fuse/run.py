@@ -44,7 +44,8 @@ def fuse(
     config change. Returns the summary it also writes to `out_dir/summary.json`.
     """
     check_conditions(cfg.conditions)
-    selected_channel_names(cfg.sensors, cfg.kinematics)  # config errors before any reading
+    # config errors before any reading
+    selected_channel_names(cfg.sensors, cfg.kinematics, cfg.physics)
     found, chosen = _chosen_layouts(resampled_dir, layouts)
     subjects_path = resampled_dir / SUBJECTS_TABLE
     subjects = read_subjects(subjects_path)

@@ -65,7 +65,7 @@ def fuse_layout(
         for name, file in SHARED_FILES.items():
             np.save(staging / file, getattr(first, name))
     else:
-        _, index = channel_index(samples, cfg.sensors, cfg.kinematics)
+        _, index = channel_index(samples, cfg.sensors, cfg.kinematics, cfg.physics)
         source_sha = _stream(source, members, index, staging)
     shared = {
         name: np.load(staging / file, mmap_mode="r", allow_pickle=False)

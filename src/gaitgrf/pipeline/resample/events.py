@@ -11,7 +11,7 @@ The detector that needs no force channel, from accelerometers alone, is
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -50,6 +50,16 @@ class Events:
         nxt = np.append(hs[1:], np.inf)
         ok &= np.where(ok, to[np.minimum(j, to.size - 1)] < nxt, False)
         return np.stack([hs[ok], to[j[ok]]], axis=1)
+
+
+def wearable_pairs(events: Mapping[str, Events]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(heel strikes, toe offs) per foot: the form the physics split takes."""
+    return {s: (np.asarray(e.heel_strikes), np.asarray(e.toe_offs)) for s, e in events.items()}
+
+
+def stance_limits(cfg: EventsConfig) -> tuple[float, float]:
+    """(shortest, longest) stance the step rule accepts, seconds."""
+    return (cfg.min_stance_s, cfg.max_stance_s)
 
 
 # --- force plates ------------------------------------------------------------------------------

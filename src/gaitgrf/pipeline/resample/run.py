@@ -39,12 +39,15 @@ from gaitgrf.core.samples import LAYOUTS
 from gaitgrf.core.signal import common_time_base, filter_trial, interp_columns, resample_filtered
 from gaitgrf.io.loader import Cohort, TrialRef, load_cohorts, read_trial
 from gaitgrf.io.trial_file import Trial
+from gaitgrf.physics.stream import with_physics
 from gaitgrf.pipeline.resample.events import (
     KINDS,
     AgreementTally,
     Events,
     contact_mask,
     force_plate_events,
+    stance_limits,
+    wearable_pairs,
 )
 from gaitgrf.pipeline.resample.segmentation import (
     InputPlan,
@@ -98,9 +101,10 @@ def process_trial(
     plate = {s: force_plate_events(grf.time, fz[s], cfg.events) for s in c.SIDES}
     wearable = wearable_events_by_side(acc, model)
     # Only what samples are made of: inputs of either foot and the GRF (COP is not used).
-    needed = {ch for side in c.SIDES for ch in plan.sources[side]}
-    needed |= {c.grf_channel(s, ax) for s in c.SIDES for ax in c.AXES}
+    needed = plan.recorded_channels() | {c.grf_channel(s, ax) for s in c.SIDES for ax in c.AXES}
     filtered = filter_trial(trial, cfg.filter, needed)
+    if plan.physics:
+        filtered = with_physics(filtered, wearable_pairs(wearable), stance_limits(cfg.events))
     blocks: dict[str, SampleBlock] = {}
     grid = common_time_base(trial, cfg.rate_hz)
     if "stance" in cfg.layouts:

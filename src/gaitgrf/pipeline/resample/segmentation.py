@@ -5,7 +5,9 @@ to that foot:
 
 * accelerometers `acc_pelvis_{x,y,z}`, `acc_trunk_{x,y,z}`, `acc_{thigh,shank,foot}_{ipsi,contra}_
   {x,y,z}` (a location only when every trial has it, see `input_plan`);
-* joint angles `angle_{hip,knee,ankle}_{ipsi,contra}_{flex,add,rot}`.
+* joint angles `angle_{hip,knee,ankle}_{ipsi,contra}_{flex,add,rot}`;
+* the Newton estimate `physics_ipsi_{x,y,z}` (this foot) and `physics_total_{x,y,z}` (both feet),
+  body weights, when the trials carry what it needs (`gaitgrf.physics.stream`).
 
 **Mirroring.** For a right-foot sample the y axis of every accelerometer is negated, so +y points
 to the ipsilateral side for both feet; joint angles are already side-signed (adduction and
@@ -43,6 +45,7 @@ from gaitgrf.core.samples import TARGETS, SampleSet
 from gaitgrf.core.sensors import GRAVITY
 from gaitgrf.core.signal import ResampledTrial, interp_columns
 from gaitgrf.io.trial_file import Stream
+from gaitgrf.physics import stream as physics
 
 LEG_SIDES: Final = ("ipsi", "contra")
 OTHER_SIDE: Final = {"l": "r", "r": "l"}
@@ -70,12 +73,24 @@ class InputPlan:
     sources: Mapping[str, tuple[str, ...]]
     signs: Mapping[str, np.ndarray]
 
+    @property
+    def physics(self) -> bool:
+        """Whether the samples need the physics stream beside the recorded ones."""
+        return any(n.startswith("physics_") for n in self.names)
+
+    def recorded_channels(self) -> set[str]:
+        """The trial channels behind the inputs of either foot (what must be filtered)."""
+        needed = {ch for side in c.SIDES for ch in self.sources[side]}
+        needed = {ch for ch in needed if not ch.startswith("physics_")}
+        return needed | (set(physics.REQUIRED_CHANNELS) if self.physics else set())
+
 
 def input_plan(channels: Iterable[str]) -> InputPlan:
     """The inputs that `channels` (present in *every* trial) allow, in the documented order.
 
     A location enters only when all its axes are there, for a leg location on both legs. Joint
-    angles are required by the contract and always enter.
+    angles are required by the contract and always enter. The physics channels enter when the
+    recorded channels allow the Newton estimate; the caller adds its stream (`with_physics`).
     """
     present = set(channels)
     names: list[str] = []
@@ -110,6 +125,12 @@ def input_plan(channels: Iterable[str]) -> InputPlan:
                     leg = side if rel == "ipsi" else OTHER_SIDE[side]
                     sources[side].append(c.angle_channel(joint, leg, plane))
                     signs[side].append(1.0)
+    if physics.available(present):
+        names += physics.sample_channel_names()
+        for side in c.SIDES:
+            src, sign = physics.sample_sources(side)
+            sources[side] += src
+            signs[side] += sign.tolist()
     return InputPlan(
         tuple(names),
         {s: tuple(v) for s, v in sources.items()},
