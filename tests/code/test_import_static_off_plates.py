@@ -77,6 +77,7 @@ def test_session_with_a_static_trial_off_the_plates_imports(
     row = cohort.subject("P01")
     assert row["mass_kg"] == pytest.approx(62.6)
     assert row["knee_alignment_left_deg"] == pytest.approx(2.28, abs=0.05)
+    assert any("medial_markers" in n for n in result.notes)
 
 
 def test_validate_skips_the_weight_check_and_says_why(tmp_path: Path) -> None:
