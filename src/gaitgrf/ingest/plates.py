@@ -4,7 +4,9 @@ Plates measure whoever stands on them; the contract wants forces per foot. Each 
 unloaded offset is removed, its loaded runs (contacts) found, and each contact given to the
 foot whose heel is nearest the centre of pressure just after contact (the foot centre for a
 standing trial). A second foot landing on the same plate, or a contact no heel explains, makes
-the forces unknown (NaN) rather than wrong. docs/importing.md section 4 has the rules.
+the forces unknown (NaN) rather than wrong. A walking trial with no contact on any foot is
+refused; a static trial is not (it is for the markers): its forces are then unknown.
+docs/importing.md section 4 has the rules.
 """
 
 from __future__ import annotations
