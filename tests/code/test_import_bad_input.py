@@ -7,7 +7,6 @@ so everything else about them is what a lab delivers.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,20 +19,10 @@ from gaitgrf.ingest.formats.opensim import read_opensim
 from gaitgrf.ingest.formats.recording import RecordingError
 from gaitgrf.ingest.options import ImportOptions
 from gaitgrf.io.loader import load_cohort, read_trial
+from tests.support.recordings import SHARED, SUBJECT, copy_trial, edit_mot
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-SUBJECT = SHARED / "opensim" / "Subject4"
 pytestmark = pytest.mark.skipif(not SUBJECT.is_dir(), reason=f"no shared data at {SUBJECT}")
-COMPANIONS = ("_grf.mot", "_external_forces.xml", "_ik.mot")
 SUBJECTS_CSV = "subject_id,mass_kg,affected_side,group\nP01,62.6,none,healthy\n"
-
-
-def copy_trial(folder: Path, name: str = "walking1") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(SUBJECT / f"{name}.trc", folder / f"{name}.trc")
-    for suffix in COMPANIONS:
-        shutil.copy(SUBJECT / f"{name}{suffix}", folder / f"{name}{suffix}")
-    return folder / f"{name}.trc"
 
 
 def edit_markers(trc: Path, marker: str, rows: slice) -> None:
@@ -47,19 +36,6 @@ def edit_markers(trc: Path, marker: str, rows: slice) -> None:
         cells[col : col + 3] = ["", "", ""]
         lines[i] = "\t".join(cells)
     trc.write_text("\n".join(lines) + "\n")
-
-
-def edit_mot(mot: Path, change: Callable[[str, float], float]) -> None:
-    lines = mot.read_text().splitlines()
-    end = next(i for i, line in enumerate(lines) if line.strip() == "endheader")
-    columns = lines[end + 1].split("\t")
-    for i in range(end + 2, len(lines)):
-        if lines[i].strip():
-            cells = lines[i].split("\t")
-            lines[i] = "\t".join(
-                repr(change(col, float(v))) for col, v in zip(columns, cells, strict=True)
-            )
-    mot.write_text("\n".join(lines) + "\n")
 
 
 @pytest.fixture

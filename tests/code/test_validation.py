@@ -140,6 +140,27 @@ def test_no_force_at_all_is_zero_not_missing() -> None:
     assert row["grf_peak_bw"] == 0.0 and row["stance_count_min"] == 0
 
 
+def test_static_trial_without_any_force_is_skipped_with_its_reason() -> None:
+    """Off the plates, a static trial has no weight to check: None, and the reason, not 0."""
+    from cohort_factory import with_stream
+
+    from gaitgrf.pipeline.validate.trial_metrics import STATIC_OFF_PLATES
+
+    trial = make_trial("S1_static", "S1", "x", kind="static", mass_kg=70.0)
+    grf = trial.streams["grf"]
+    row = trial_metrics(trial, {"mass_kg": 70.0}, RULES)
+    assert row["static_weight_ratio"] is not None and row["static_weight_skipped"] is None
+    blank = np.full_like(grf.data, np.nan)
+    row = trial_metrics(with_stream(trial, "grf", data=blank), {"mass_kg": 70.0}, RULES)
+    assert row["static_weight_ratio"] is None
+    assert row["static_weight_skipped"] == STATIC_OFF_PLATES
+    by_id = {ch.id: ch for ch in trial_checks(CONTRACT, RULES)}
+    skip = by_id["static_weight"].skipped(row)
+    assert skip == {"check": "static_weight", "column": "static_weight_ratio",
+                    "reason": STATIC_OFF_PLATES}  # fmt: skip
+    assert by_id["grf_peak"].skipped(row) is None
+
+
 def test_checks_take_their_thresholds_from_the_config() -> None:
     rules = ValidateConfig(grf_peak_bw=(0.5, 3.0), max_duration_s=30.0)
     rules_by_id = {

@@ -16,8 +16,9 @@ for one. The conversion of one recording (`convert_recording`) is the same for e
 
 Nothing unknown is invented: a subject's mass comes from the subjects file, the recording
 (C3D PROCESSING:Bodymass) or the load of a static trial, else the import is refused; knee
-alignment comes from a static trial with medial and lateral markers, else the subjects file,
-else it stays empty. docs/importing.md has the details and the error rules.
+alignment comes from a static trial whose knee and ankle centres are measured (medial markers,
+the lab's exported centres, or Plug-in Gait's rule from the lab's joint widths), else the
+subjects file, else it stays empty. docs/importing.md has the details and the error rules.
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ from gaitgrf.ingest.formats.recording import ForcePlate, Recording, RecordingErr
 from gaitgrf.ingest.marker_frame import TrialMarkers, clean_markers, heading
 from gaitgrf.ingest.options import ImportOptions
 from gaitgrf.ingest.plates import crop_plate, feet_grf, zero_offset
+from gaitgrf.ingest.segment_model.alignment import KneeAlignment, static_alignment
 from gaitgrf.ingest.segment_model.cleaning import lowpass, true_runs
 from gaitgrf.ingest.segment_model.clusters import build_body_from_clusters
-from gaitgrf.ingest.segment_model.frames import Body, joint_angles, knee_alignment_deg
+from gaitgrf.ingest.segment_model.frames import Body, joint_angles
 from gaitgrf.ingest.segment_model.landmarks import build_body
 from gaitgrf.ingest.virtual_imu import accelerometer_stream, virtual_accelerometers
 from gaitgrf.io.trial_file import Stream, Trial
@@ -59,6 +61,8 @@ class TrialReport:
     static_load_n: float | None = None
     #: Knee alignment (deg, varus negative) from a static trial, per side.
     alignment_deg: dict[str, float] = field(default_factory=dict)
+    #: The same with the method it rests on (`segment_model.alignment`), per side.
+    alignment: dict[str, KneeAlignment] = field(default_factory=dict)
     grf_peak_n: dict[str, float] = field(default_factory=dict)
     acc_range: dict[str, tuple[float, float]] = field(default_factory=dict)
 
@@ -69,6 +73,7 @@ class TrialReport:
                 {"marker": m, "start_s": a, "length_s": d} for m, a, d in self.gaps_filled
             ],
             "contacts": self.contacts,
+            "knee_alignment": {side: a.as_extra() for side, a in self.alignment.items()},
         }
 
 
@@ -78,6 +83,21 @@ def _speed(pelvis: np.ndarray, time: np.ndarray) -> float:
 
 
 # --- step 3: segment model and accelerometers ----------------------------------------------------
+def heading_markers(
+    rec: Recording, markers: TrialMarkers, rot: np.ndarray, opts: ImportOptions
+) -> dict[str, np.ndarray]:
+    """The landmark markers in the heading frame, low-pass filtered: what the model reads."""
+    return {
+        k2: lowpass(v @ rot.T, rec.marker_rate_hz, opts.marker_cutoff_hz)
+        for k2, v in markers.used.items()
+    }
+
+
+def joint_widths(rec: Recording) -> dict[str, float]:
+    """The lab's measured joint widths (m, 'knee_l' ...: C3D PROCESSING), where it gives them."""
+    return {k: float(v) for k, v in rec.info.get("joint_widths_m", {}).items() if v is not None}
+
+
 def _body_and_accelerometers(
     rec: Recording,
     markers: TrialMarkers,
@@ -87,11 +107,8 @@ def _body_and_accelerometers(
     report: TrialReport,
 ) -> tuple[Body, Stream]:
     """Step 3: filtered heading-frame markers -> segment model -> virtual accelerometers."""
-    markers_h = {
-        k2: lowpass(v @ rot.T, rec.marker_rate_hz, opts.marker_cutoff_hz)
-        for k2, v in markers.used.items()
-    }
-    widths = {k2: float(v) for k2, v in rec.info.get("joint_widths_m", {}).items() if v is not None}
+    markers_h = heading_markers(rec, markers, rot, opts)
+    widths = joint_widths(rec)
     height = height_m if height_m is not None else rec.height_m
     if markers.mapping.clusters:
         body = build_body_from_clusters(markers_h, markers.mapping, height)
@@ -213,6 +230,21 @@ def _grf(
     )
 
 
+def _static_alignment(body: Body, report: TrialReport) -> None:
+    """A standing trial's knee alignment per side, with its method, or a note saying why not."""
+    for side in c.SIDES:
+        found, how = static_alignment(body, side)
+        if found is None:
+            report.notes.append(f"knee alignment ({c.SIDE_NAMES[side]}) {how}")
+            continue
+        report.alignment[side] = found
+        report.alignment_deg[side] = found.deg
+        report.notes.append(
+            f"knee alignment ({c.SIDE_NAMES[side]}) {found.deg:+.2f} deg from {how} "
+            f"({found.detail})"
+        )
+
+
 # --- one recording -------------------------------------------------------------------------------
 def convert_recording(
     rec: Recording,
@@ -244,10 +276,7 @@ def convert_recording(
     streams = {c.STREAM_ACC: acc, c.STREAM_KIN: kin}
     streams[c.STREAM_GRF] = _grf(rec, plates, rot, time, body, kind, mass_kg, opts, report)
     if kind == "static":
-        for side in c.SIDES:
-            sided = markers.mapping.sided
-            if ("knee_med", side) in sided and ("ankle_med", side) in sided:
-                report.alignment_deg[side] = round(knee_alignment_deg(body, side), 2)
+        _static_alignment(body, report)
     extra = {
         "source_file": file,
         "importer": "gaitgrf.ingest.convert",

@@ -4,7 +4,9 @@ Plates measure whoever stands on them; the contract wants forces per foot. Each 
 unloaded offset is removed, its loaded runs (contacts) found, and each contact given to the
 foot whose heel is nearest the centre of pressure just after contact (the foot centre for a
 standing trial). A second foot landing on the same plate, or a contact no heel explains, makes
-the forces unknown (NaN) rather than wrong. docs/importing.md section 4 has the rules.
+the forces unknown (NaN) rather than wrong. A walking trial with no contact on any foot is
+refused; a static trial is not (it is for the markers): its forces are then unknown.
+docs/importing.md section 4 has the rules.
 """
 
 from __future__ import annotations
@@ -279,13 +281,23 @@ def feet_grf(
         for a, b in _contacts(plate, opts):
             feet.take_contact(plate, a, b)
     if not any(e["foot"] is not None for e in feet.contacts):
-        raise reject(
-            file,
-            "no_foot_contact",
-            "no plate contact could be given to a foot (no plate loaded above "
-            f"{opts.contact_threshold_n:g} N for {opts.min_contact_s:g} s, or no heel within "
-            f"{opts.heel_max_distance_m:g} m of the centre of pressure)",
-            channel=",".join(p.name for p in plates),
+        why = (
+            f"no plate loaded above {opts.contact_threshold_n:g} N for "
+            f"{opts.min_contact_s:g} s, or no heel within {opts.heel_max_distance_m:g} m of "
+            "the centre of pressure"
+        )
+        if not static:
+            raise reject(
+                file,
+                "no_foot_contact",
+                f"no plate contact could be given to a foot ({why})",
+                channel=",".join(p.name for p in plates),
+            )
+        # A static (calibration) trial needs no plate: its markers give the pose, the
+        # alignment and the segment sizes. Its forces are unknown, not zero.
+        feet.notes.append(
+            f"static trial off the force plates ({why}): GRF unknown (NaN), no body weight "
+            "measured from it"
         )
     static_load = None
     if static and all(feet.static_cover[s] >= 0.9 * n for s in c.SIDES):

@@ -138,7 +138,9 @@ def _alignment(
         measured = [r.alignment_deg[side] for r in reports if side in r.alignment_deg]
         if measured:
             align[column] = round(float(np.mean(measured)), 2)
-            notes.append(f"{sid}: {column} {align[column]} deg from the static trial's markers")
+            methods = sorted({r.alignment[side].method for r in reports if side in r.alignment})
+            how = ", ".join(methods) or "markers"
+            notes.append(f"{sid}: {column} {align[column]} deg from the static trial ({how})")
         else:
             align[column] = known.get(column)
     return align, notes

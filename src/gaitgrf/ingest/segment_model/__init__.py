@@ -12,7 +12,8 @@ segment towards proximal. docs/importing.md describes the model; in short:
   (2007) from pelvis width and depth.
 * **Knee / ankle joint centre**: the midpoint of lateral and medial markers where both exist,
   else a modelled centre exported by the lab (Plug-in Gait's KJC/AJC), else the lateral marker
-  moved medially by half the joint width plus the marker radius.
+  moved medially by half the joint width plus the marker radius (Plug-in Gait's rule, Davis
+  et al. 1991).
 * **Thigh / shank**: z from the distal to the proximal joint centre, y from the medio-lateral
   direction (medial-lateral markers, else the pelvis' y axis) made orthogonal to z.
 * **Foot**: x from heel to toe marker, z normal to it in the plane holding the shank's z.
@@ -33,6 +34,8 @@ Modules, in the order a conversion uses them:
 * `cleaning`: crop, gap bridging, cluster rigidity checks, low-pass filtering of marker paths;
 * `frames`: the `Body` (points and segment frames), frame construction, joint angles, the
   heading frame and static knee alignment;
-* `landmarks`: the anatomical-marker model (`build_body`);
+* `landmarks`: the anatomical-marker model (`build_body`), Plug-in Gait's width rule
+  (`offset_centre`);
+* `alignment`: which knee and ankle centres may give a static knee alignment, and its method;
 * `clusters`: the cluster-only model with functional joint centres (`build_body_from_clusters`).
 """

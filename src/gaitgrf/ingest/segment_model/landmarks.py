@@ -20,6 +20,13 @@ DEFAULT_KNEE_WIDTH_M = 0.100
 DEFAULT_ANKLE_WIDTH_M = 0.070
 MARKER_RADIUS_M = 0.007
 
+#: How a knee or ankle centre was found (`Body.methods`), best evidence first. The static knee
+#: alignment (`alignment.static_alignment`) reads these: a centre placed with a default width
+#: is a guess and gives no alignment.
+CENTRE_MEDIAL = "midpoint of lateral and medial markers"
+CENTRE_MODELLED = "joint centre exported by the lab's model"
+CENTRE_WIDTH = "lateral marker moved medially by half the joint width"
+
 
 def _joint_centre(
     lateral: np.ndarray,
@@ -32,15 +39,26 @@ def _joint_centre(
 ) -> tuple[np.ndarray, str]:
     """A knee or ankle centre and how it was found: best evidence first (see the package doc)."""
     if medial is not None:
-        return 0.5 * (lateral + medial), "midpoint of lateral and medial markers"
+        return 0.5 * (lateral + medial), CENTRE_MEDIAL
     if modelled is not None:
-        return modelled, "joint centre exported by the lab's model"
+        return modelled, CENTRE_MODELLED
     width = width_m if width_m is not None else default_width_m
-    inward = -y_axis if side == "l" else y_axis
-    how = "lateral marker moved medially by half the joint width" + (
+    how = CENTRE_WIDTH + (
         "" if width_m is not None else f" (width unknown: default {default_width_m} m)"
     )
-    return lateral + (0.5 * width + MARKER_RADIUS_M) * inward, how
+    return offset_centre(lateral, y_axis, side, width), how
+
+
+def offset_centre(lateral: np.ndarray, y_axis: np.ndarray, side: str, width_m: float) -> np.ndarray:
+    """Plug-in Gait's rule for a joint centre without a medial marker (Davis et al. 1991).
+
+    The centre lies medial of the lateral marker by half the joint width (the lab's caliper
+    measurement, PROCESSING:KneeWidth/AnkleWidth) plus the marker's radius, the marker sitting
+    on the skin. `y_axis` (n, 3) is the joint's medio-lateral axis pointing to the subject's
+    left, so medial is -y on the left leg and +y on the right.
+    """
+    inward = -y_axis if side == "l" else y_axis
+    return lateral + (0.5 * width_m + MARKER_RADIUS_M) * inward
 
 
 @dataclass(frozen=True)

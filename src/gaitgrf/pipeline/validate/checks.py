@@ -38,6 +38,9 @@ class Check:
     values: tuple[Any, ...] = ()
     #: Only rows of this trial kind (walking/static) are checked.
     kind: str | None = None
+    #: A metrics column whose value, where set, is the reason this check does not apply to
+    #: the row: the row is skipped, and the report lists the skip with that reason.
+    skip_when: str | None = None
     unit: str = ""
     notes: str = ""
     hint: Hint | None = None
@@ -52,6 +55,10 @@ class Check:
             common["notes"] = self.notes
         if self.kind is not None:
             common["row_condition"] = Column("kind") == self.kind
+        if self.skip_when is not None:
+            applies = Column(self.skip_when).is_null()
+            row = common.get("row_condition")
+            common["row_condition"] = applies if row is None else row & applies
         col: dict[str, Any] = {"column": self.column}
         match self.test:
             case "between":
@@ -93,7 +100,19 @@ class Check:
 
     def describe(self) -> dict[str, Any]:
         """The check as summary.json lists it."""
-        return {"id": self.id, "column": self.column, "rule": self.rule(), "kind": self.kind}
+        out = {"id": self.id, "column": self.column, "rule": self.rule(), "kind": self.kind}
+        if self.skip_when is not None:
+            out["skipped_when"] = self.skip_when
+        return out
+
+    def skipped(self, row: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The report's entry when this check does not apply to `row` (and why), else None."""
+        if self.skip_when is None or (self.kind is not None and row.get("kind") != self.kind):
+            return None
+        reason = row.get(self.skip_when)
+        if _missing(reason):
+            return None
+        return {"check": self.id, "column": self.column, "reason": str(reason)}
 
     def failure(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """The JSON entry and readable reason for a row that failed this check."""
@@ -248,6 +267,13 @@ _NOTES: Final = {
     "static_weight": "mean total vertical GRF while standing / (mass_kg * g)",
 }
 
+#: Checks that do not apply where a metrics column gives a reason (the report lists the skip):
+#: a static trial recorded off the plates has no force to weigh.
+_SKIP_WHEN: Final = {
+    "static_weight_present": "static_weight_skipped",
+    "static_weight": "static_weight_skipped",
+}
+
 #: Metrics every trial has; a missing one would let the range checks skip the trial.
 _ALWAYS_MEASURED: Final = (
     "duration_s",
@@ -301,6 +327,7 @@ def trial_checks(contract: ContractConfig, rules: ValidateConfig) -> list[Check]
                 hi,
                 values=(True,) if test == "in_set" else (),
                 kind=kind,
+                skip_when=_SKIP_WHEN.get(check_id),
                 unit=unit,
                 notes=_NOTES.get(check_id, ""),
                 hint=hints.get(check_id),

@@ -42,6 +42,15 @@ def render(summary: ValidationSummary, console: Console) -> None:
         console.print(f"  [yellow]{key}[/]: {reasons[0]}{more}", highlight=False)
     if len(quarantined) > _SHOWN:
         console.print(f"  ... and {len(quarantined) - _SHOWN} more quarantined trial(s)")
+    skipped = [t for t in summary.report["trials"] if t.get("skipped_checks")]
+    for t in skipped[:_SHOWN]:
+        ids = ", ".join(s["check"] for s in t["skipped_checks"])
+        why = t["skipped_checks"][0]["reason"]
+        console.print(
+            f"  [dim]{t['cohort_id']}/{t['trial_id']}: skipped {ids}: {why}[/]", highlight=False
+        )
+    if len(skipped) > _SHOWN:
+        console.print(f"  ... and {len(skipped) - _SHOWN} more trial(s) with skipped checks")
     # Paths are printed unwrapped so that they can be copied.
     console.print(f"report: {summary.report_dir / 'summary.json'}", highlight=False, soft_wrap=True)
     console.print(f"docs:   {summary.data_docs}", highlight=False, soft_wrap=True)

@@ -84,7 +84,7 @@ def summarize(
     report_dir: Path,
 ) -> tuple[ValidationSummary, str | None]:
     """The summary (summary.json's content) and, if the run failed, the reason as one line."""
-    trials = _trial_entries(metrics, gx_result)
+    trials = _trial_entries(metrics, gx_result, checks)
     per_cohort, problems = _cohort_entries(cohorts, trials, rules)
     if not gx_result.subjects_ok:
         what = "; ".join(
@@ -127,8 +127,11 @@ def summarize(
     return summary, failure
 
 
-def _trial_entries(metrics: pd.DataFrame, gx_result: SuiteResults) -> list[dict[str, Any]]:
-    """One report entry per trial, in table order, with the readable reason of each failure."""
+def _trial_entries(
+    metrics: pd.DataFrame, gx_result: SuiteResults, checks: list[Check]
+) -> list[dict[str, Any]]:
+    """One report entry per trial, in table order, with the readable reason of each failure
+    and of each check that did not apply to it (a skip is reported, never silent)."""
     records: list[dict[str, Any]] = [
         {str(k): v for k, v in rec.items()} for rec in metrics.to_dict("records")
     ]
@@ -145,6 +148,9 @@ def _trial_entries(metrics: pd.DataFrame, gx_result: SuiteResults) -> list[dict[
                 "kind": row["kind"],
                 "passed": not failed,
                 "failed_expectations": failed,
+                "skipped_checks": [
+                    skip for check in checks if (skip := check.skipped(row)) is not None
+                ],
             }
         )
     return trials

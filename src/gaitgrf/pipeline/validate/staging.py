@@ -30,7 +30,7 @@ from gaitgrf.pipeline.validate.trial_metrics import METRIC_COLUMNS, trial_metric
 _TEXT_COLUMNS: Final = frozenset(
     {"trial_key", "cohort_id", "subject_id", "trial_id", "kind", "rate_error_stream"}
     | {col for col in METRIC_COLUMNS if col.endswith(("_sensor", "_channel"))}
-    | {"dead_sensors"}
+    | {"dead_sensors", "static_weight_skipped"}
 )
 
 Progress = Callable[[int, int], None]

@@ -10,7 +10,10 @@ table and checks it with one Great Expectations suite, so every threshold lives 
 Metrics that do not apply to a trial's kind are None (stance metrics of a static trial, the
 static weight ratio of a walking trial); metrics that apply are never None: a walking trial
 without any vertical force gets a peak of 0 BW and 0 stances, so a check fails instead of
-silently skipping a missing value.
+silently skipping a missing value. The one exception is said out loud: a static trial whose
+GRF is unknown throughout (recorded off the force plates, which a calibration trial may be)
+has no weight to compare, so its ratio is None and `static_weight_skipped` gives the reason;
+the checks skip such a row and the report lists the skip.
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ from gaitgrf.io.trial_file import Stream, Trial
 
 #: Vertical force above which a foot is on the plate (N); a stance is a run above it.
 CONTACT_THRESHOLD_N: Final = 20.0
+#: Why a static trial without any known force has no weight ratio (`static_weight_skipped`).
+STATIC_OFF_PLATES: Final = (
+    "GRF unknown at every sample (static trial recorded off the force plates): no weight to check"
+)
 #: Full-scale range of the accelerometers we expect (+-16 g is the common IMU setting).
 ACC_RANGE_G: Final = 16.0
 #: A sample at or beyond this |a| on any axis counts as clipped (saturated sensor).
@@ -72,6 +79,7 @@ METRIC_COLUMNS: Final = (
     "stance_count_r",
     "stance_count_min",
     "static_weight_ratio",
+    "static_weight_skipped",
 )
 
 
@@ -237,10 +245,14 @@ def _grf_metrics(grf: Stream, kind: str, mass: float) -> dict[str, Any]:
             stance_count_min=min(counts.get("l", 0), counts.get("r", 0)),
         )
     elif kind == "static":
-        # NaN force is "foot off the plate": no load. A trial without any force reads 0.
+        # NaN force is "foot off the plate": no load. A trial whose force is unknown at every
+        # sample was recorded off the plates: there is no weight to check, which is said.
         loaded = ~np.isnan(fz).all(axis=1)
+        if not loaded.any():
+            out["static_weight_skipped"] = STATIC_OFF_PLATES
+            return out
         total = np.nan_to_num(fz, nan=0.0).sum(axis=1)[loaded]
-        out["static_weight_ratio"] = (float(total.mean()) if total.size else 0.0) / weight
+        out["static_weight_ratio"] = float(total.mean()) / weight
     return out
 
 
