@@ -17,6 +17,8 @@ from gaitgrf.cli.output import console, err_console, warn_trusted
 
 if TYPE_CHECKING:
     from gaitgrf.core.config import Params
+    from gaitgrf.io.trial_file import Trial
+    from gaitgrf.predictor import GrfPredictor
     from gaitgrf.serving.inputs import SubjectInfo
 
 
@@ -62,6 +64,15 @@ def predict(
         str | None, typer.Option(help="left, right or none (models with subject features).")
     ] = None,
     params: ParamsOption = None,
+    diagnose: Annotated[
+        bool,
+        typer.Option(
+            "--diagnose",
+            help="Also separate the error's sources (needs plates and the body mass): model vs "
+            "physics baseline on wearable vs plate steps, event timing, input shift. Written to "
+            "<out>.diagnosis.json.",
+        ),
+    ] = False,
 ) -> None:
     """Per-step 3D GRF of a recording from its wearable signals; no force plate needed.
 
@@ -85,7 +96,7 @@ def predict(
     if subjects is not None:
         given = given.merged(subject_from_file(subjects, subject_id))
     given.check()
-    _predict_recording(recording, out, model, given, cfg, trust_model)
+    _predict_recording(recording, out, model, given, cfg, trust_model, diagnose)
 
 
 def _predict_recording(
@@ -95,6 +106,7 @@ def _predict_recording(
     given: SubjectInfo,
     cfg: Params,
     trust_model: bool,
+    diagnose: bool = False,
 ) -> None:
     """Load the model, read the recording, predict, write the outputs, print the summary."""
     import os
@@ -125,6 +137,89 @@ def _predict_recording(
         paths = write_outputs(prediction, out, title=f"{recording.name} ({predictor.architecture})")
     for line in summary_lines(prediction):
         console.print(escape(line))
+    if diagnose:
+        paths.append(_diagnose(predictor, loaded.trial, subject, cfg, out))
     console.print(
         f"wrote {', '.join(escape(str(p)) for p in paths)} in {time.perf_counter() - start:.1f} s"
     )
+
+
+def _diagnose(
+    predictor: GrfPredictor, trial: Trial, subject: SubjectInfo, cfg: Params, out: Path
+) -> Path:
+    """Print the diagnosis and write it beside the table as JSON."""
+    import json
+
+    from gaitgrf.serving.diagnosis import diagnose_trial
+
+    with err_console.status("diagnosing (oracle steps, physics baseline, input shift)"):
+        diagnosis = diagnose_trial(predictor, trial, subject, cfg.resample)
+    for line in diagnosis.lines():
+        console.print(escape(line))
+    path = out.with_name(out.name + ".diagnosis.json")
+    path.write_text(json.dumps(diagnosis.as_dict(), indent=2) + "\n")
+    return path
+
+
+def transfer(
+    recordings: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV with columns recording (path under --root) and subject_id.", dir_okay=False
+        ),
+    ],
+    subjects: Annotated[
+        Path,
+        typer.Option(
+            "--subjects",
+            help="Subjects CSV (subject_id, mass_kg, affected_side, ...).",
+            dir_okay=False,
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Markdown report to write (.md).")],
+    root: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder the recordings lie under [default: the list's folder].", file_okay=False
+        ),
+    ] = None,
+    model: ModelOption = "models:/gaitgrf@champion",
+    trust_model: TrustModelOption = False,
+    params: ParamsOption = None,
+) -> None:
+    """Diagnose a model on a set of recordings with force plates: one table, medians first.
+
+    For each recording: the model and the physics baseline on wearable and on plate steps, and
+    the wearable event errors (docs/inference.md, "Diagnosis"). A recording that fails becomes a
+    row with its reason.
+    """
+    import os
+
+    from gaitgrf.runtime import tracking_uri
+    from gaitgrf.serving.inputs import load_predictor
+    from gaitgrf.serving.transfer import markdown, read_recording_list
+    from gaitgrf.serving.transfer import transfer as run_transfer
+
+    cfg = read_params(params)
+    listed = read_recording_list(recordings, root)
+    with err_console.status(f"loading model {escape(model)}"):
+        predictor = load_predictor(
+            model, tracking_uri(cfg, os.environ), trust=trust_model, warn=warn_trusted
+        )
+    with err_console.status("diagnosing") as status:
+        results = run_transfer(
+            predictor,
+            listed,
+            subjects,
+            cfg.resample,
+            progress=lambda name: status.update(f"diagnosing {escape(name)}"),
+        )
+    title = f"Transfer of {predictor.architecture} ({model}) to {len(listed)} recording(s)"
+    report = markdown(results, title)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report)
+    console.print(escape(report.split("\n\n## ")[0]))
+    failed = [r for r in results if r.diagnosis is None]
+    for r in failed:
+        console.print(f"[yellow]{escape(r.recording)}: {escape(r.error or '')}[/yellow]")
+    console.print(f"wrote {escape(str(out))}")

@@ -130,11 +130,14 @@ def predict_trial(
     cfg: ResampleConfig | None = None,
     model: WearableModel = DEFAULT_WEARABLE_MODEL,
     report: Report | None = None,
+    stances: Mapping[str, np.ndarray] | None = None,
 ) -> Prediction:
     """Per-step GRF of `trial` from its wearable signals (no force plate used for the steps).
 
     `cfg` is the resample configuration the model was trained with (filters, rate, events,
-    window stride); `subject.mass_kg` gives newtons (BW only when it is None).
+    window stride); `subject.mass_kg` gives newtons (BW only when it is None). `stances`
+    replaces the wearable steps (per foot, (k, 2) [heel strike, toe off]) for the diagnosis's
+    oracle row; the physics split always follows the wearable events.
     """
     from gaitgrf.core.signal import common_time_base
 
@@ -144,7 +147,7 @@ def predict_trial(
     notes: list[str] = []
     _check_predictable(predictor, trial)
     events = wearable_events(trial, model)
-    stances = plausible_stances(events, cfg)
+    stances = plausible_stances(events, cfg) if stances is None else stances
     counts = {s: int(v.shape[0]) for s, v in stances.items()}
     say(f"steps from the wearables: {counts['l']} left, {counts['r']} right")
     plan = sub_plan(trial, predictor.channels)
