@@ -136,7 +136,7 @@ def turn(xy: np.ndarray, yaw: np.ndarray) -> np.ndarray:
 
 def _moving_mean(x: np.ndarray, k: int) -> np.ndarray:
     """Centred running mean over k samples along axis 0, shorter windows at the edges."""
-    kernel = np.ones(k)
+    kernel = np.ones(max(1, min(k, len(x))))  # no longer than x, or "same" outgrows it
     ones = np.convolve(np.ones(len(x)), kernel, mode="same")
     cols = [np.convolve(col, kernel, mode="same") / ones for col in np.atleast_2d(x.T)]
     return np.stack(cols, axis=-1)
