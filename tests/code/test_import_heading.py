@@ -84,7 +84,7 @@ def stance_fit(trial: Trial, truth: Trial, axis: str) -> tuple[float, float]:
 
 
 # --- curved paths --------------------------------------------------------------------------
-#: (recording, radius m (> 0 left), fraction walked straight first): 40-140 deg of turn.
+#: (recording, radius m (> 0 left), fraction walked straight first): 65-140 deg of turn.
 ARCS = [
     ("btk_FunctionalWalk", 1.5, 0.3),
     ("btk_FunctionalWalk", -1.2, 0.5),
