@@ -225,7 +225,7 @@ def heading_over_time(
     Taken from the pelvis displacement over one stride (`frames.heading_yaw`), not from the
     pelvis' own axes: the displacement is what the trial's single heading always used, so a
     straight walk keeps it; it exists for cluster-only marker sets; and it carries neither a
-    marker placement offset nor the pelvis' 5-10 deg rotation either way within each stride.
+    marker placement offset nor the pelvis' 5-8 deg rotation either way within each stride.
     A standing trial, or one too short to show a stride, keeps the single heading (all 0).
     `markers_h` are the filtered markers in the reference heading frame (z up).
     """
