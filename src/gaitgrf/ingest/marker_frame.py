@@ -200,8 +200,8 @@ def heading(
         kind = "static" if is_static_name(file) or not walked else "walking"
     if moved >= opts.static_max_displacement_m:
         forward = horizontal
-    elif reach >= opts.static_max_displacement_m:
-        forward = away[farthest]  # there and back (a U-turn): the way out
+    elif kind == "walking" and reach >= opts.static_max_displacement_m:
+        forward = away[farthest]  # there and back (a U-turn): the way out; standing: facing
     else:
         facing = mapping.facing(used)
         if facing is None:
