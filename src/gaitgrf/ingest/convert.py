@@ -6,7 +6,8 @@ for one. The conversion of one recording (`convert_recording`) is the same for e
 1. landmarks found in the marker set, trial cropped to where they are all seen, short gaps
    bridged (and reported), long gaps refused;
 2. the heading frame: z up (from the plates' mean force, else the format's convention, else the
-   markers), x the pelvis' horizontal displacement (its facing direction when standing still);
+   markers), x the pelvis' horizontal displacement (its facing direction when standing still),
+   then the walking direction over time relative to it, which GRF and COP are read in;
 3. markers low-pass filtered, the segment model built (`gaitgrf.ingest.segment_model`), virtual
    accelerometers derived through the shared sensor model (`gaitgrf.ingest.virtual_imu`);
 4. joint angles: the recording's own where present, the segment model's otherwise;
@@ -33,13 +34,18 @@ import numpy as np
 from gaitgrf.core import contract as c
 from gaitgrf.core.errors import Violation
 from gaitgrf.ingest.formats.recording import ForcePlate, Recording, RecordingError, reject
-from gaitgrf.ingest.marker_frame import TrialMarkers, clean_markers, heading
+from gaitgrf.ingest.marker_frame import (
+    TrialMarkers,
+    clean_markers,
+    heading,
+    heading_over_time,
+)
 from gaitgrf.ingest.options import ImportOptions
 from gaitgrf.ingest.plates import crop_plate, feet_grf, zero_offset
 from gaitgrf.ingest.segment_model.alignment import KneeAlignment, static_alignment
 from gaitgrf.ingest.segment_model.cleaning import lowpass, true_runs
 from gaitgrf.ingest.segment_model.clusters import build_body_from_clusters
-from gaitgrf.ingest.segment_model.frames import Body, joint_angles
+from gaitgrf.ingest.segment_model.frames import Body, joint_angles, turn
 from gaitgrf.ingest.segment_model.landmarks import build_body
 from gaitgrf.ingest.virtual_imu import accelerometer_stream, virtual_accelerometers
 from gaitgrf.io.trial_file import Stream, Trial
@@ -77,16 +83,38 @@ class TrialReport:
         }
 
 
-def _speed(pelvis: np.ndarray, time: np.ndarray) -> float:
-    d = pelvis[-1, :2] - pelvis[0, :2]
-    return float(np.linalg.norm(d) / max(time[-1] - time[0], 1e-9))
+def _speed(pelvis: np.ndarray, time: np.ndarray, yaw: np.ndarray) -> float:
+    """Mean walking speed: the pelvis' progress along the walking direction of each sample, so
+    the arc of a curved path counts, not its chord, and the sideways sway does not."""
+    step = np.diff(pelvis[:, :2], axis=0)
+    ahead = turn(step, 0.5 * (yaw[1:] + yaw[:-1]))[:, 0]
+    return float(np.sum(ahead) / max(time[-1] - time[0], 1e-9))
+
+
+def _heading_note(yaw: np.ndarray, stride: float | None, kind: str) -> str:
+    """One line for the report: how the heading was followed and how far the path turned."""
+    if kind == "static":
+        return "standing trial: one heading, the way the subject faces"
+    if stride is None:
+        return "no full stride seen: one heading for the whole trial"
+    turned = np.degrees(float(np.max(yaw) - np.min(yaw)))
+    return (
+        f"heading followed over time (pelvis displacement over one {stride:.2f} s stride): "
+        f"walking direction spans {turned:.1f} deg"
+    )
 
 
 # --- step 3: segment model and accelerometers ----------------------------------------------------
 def heading_markers(
     rec: Recording, markers: TrialMarkers, rot: np.ndarray, opts: ImportOptions
 ) -> dict[str, np.ndarray]:
-    """The landmark markers in the heading frame, low-pass filtered: what the model reads."""
+    """The markers in the reference heading frame, low-pass filtered.
+
+    The segment model is built in this fixed frame, not in the turning one: differentiating
+    positions in a rotating frame would add centripetal and Coriolis terms that no sensor
+    feels. Nothing lost: an accelerometer reads `R^T (a - g)` in its own segment frame and a
+    joint angle is one segment in another, both the same whichever way the world frame points.
+    """
     return {
         k2: lowpass(v @ rot.T, rec.marker_rate_hz, opts.marker_cutoff_hz)
         for k2, v in markers.used.items()
@@ -101,17 +129,17 @@ def joint_widths(rec: Recording) -> dict[str, float]:
 def _body_and_accelerometers(
     rec: Recording,
     markers: TrialMarkers,
-    rot: np.ndarray,
+    markers_h: dict[str, np.ndarray],
+    yaw: np.ndarray,
     height_m: float | None,
-    opts: ImportOptions,
     report: TrialReport,
 ) -> tuple[Body, Stream]:
     """Step 3: filtered heading-frame markers -> segment model -> virtual accelerometers."""
-    markers_h = heading_markers(rec, markers, rot, opts)
     widths = joint_widths(rec)
     height = height_m if height_m is not None else rec.height_m
     if markers.mapping.clusters:
-        body = build_body_from_clusters(markers_h, markers.mapping, height)
+        forward = np.stack([np.cos(yaw), np.sin(yaw), np.zeros_like(yaw)], axis=1)
+        body = build_body_from_clusters(markers_h, markers.mapping, height, forward)
         report.notes.append(
             "segment model from technical clusters only (functional joint centres; "
             "docs/importing.md section 5)"
@@ -183,6 +211,7 @@ def _grf(
     rec: Recording,
     plates: Sequence[ForcePlate],
     rot: np.ndarray,
+    yaw: np.ndarray,
     time: np.ndarray,
     body: Body,
     kind: str,
@@ -190,7 +219,12 @@ def _grf(
     opts: ImportOptions,
     report: TrialReport,
 ) -> Stream:
-    """Step 5: the per-foot GRF stream from the heading-frame plates, or all unknown without."""
+    """Step 5: the per-foot GRF stream in the turning heading frame, or all unknown without.
+
+    Feet are found on the plates in the reference frame (`rot`), where the segment model is;
+    the per-foot forces and COP paths are then turned by the walking direction `yaw` (on the
+    markers' clock `time`) of each sample (`_turned`).
+    """
     file = rec.source
     plates_h = tuple(replace(p, force=p.force @ rot.T, cop=p.cop @ rot.T) for p in plates)
     loaded = []
@@ -205,11 +239,12 @@ def _grf(
         report.contacts = feet.contacts
         report.notes += feet.notes
         report.static_load_n = feet.static_load_n
+        stream = _turned(feet.stream, time, yaw)
         report.grf_peak_n = {
-            s: round(float(np.nanmax(feet.stream.channel(c.grf_channel(s, "z")), initial=0.0)), 1)
+            s: round(float(np.nanmax(stream.channel(c.grf_channel(s, "z")), initial=0.0)), 1)
             for s in c.SIDES
         }
-        return feet.stream
+        return stream
     if opts.require_grf and kind == "walking":
         raise reject(
             file,
@@ -245,6 +280,29 @@ def _static_alignment(body: Body, report: TrialReport) -> None:
         )
 
 
+def _turned(stream: Stream, marker_time: np.ndarray, yaw: np.ndarray) -> Stream:
+    """The per-foot GRF with forces and centre-of-pressure paths in each sample's heading.
+
+    A force is a direction: it is read in the heading of its sample. A centre of pressure is a
+    position, relative to the lab's origin: turning it about that origin would move a contact
+    5 m from it by 9 cm per degree. Each contact's COP path is turned about its own mean point
+    instead, so the path under the foot is read in the step's heading axes while the contact
+    stays where the reference frame puts it.
+    """
+    psi = np.interp(stream.time, marker_time, yaw)
+    data = stream.data.copy()
+    for side in c.SIDES:
+        force = [stream.channels.index(c.grf_channel(side, ax)) for ax in ("x", "y")]
+        data[:, force] = turn(data[:, force], psi)
+        cop_cols = [stream.channels.index(c.cop_channel(side, ax)) for ax in ("x", "y")]
+        cop = data[:, cop_cols]
+        for a, b in true_runs(np.isfinite(cop).all(axis=1)):
+            pivot = cop[a:b].mean(axis=0)
+            cop[a:b] = pivot + turn(cop[a:b] - pivot, psi[a:b])
+        data[:, cop_cols] = cop
+    return replace(stream, data=data)
+
+
 # --- one recording -------------------------------------------------------------------------------
 def convert_recording(
     rec: Recording,
@@ -271,18 +329,25 @@ def convert_recording(
     plates = tuple(crop_plate(p, float(time[0]), float(time[-1])) for p in rec.plates)
     rot, kind = heading(rec, markers, plates, kind, opts)
     report.kind = kind
-    body, acc = _body_and_accelerometers(rec, markers, rot, height_m, opts, report)
+    markers_h = heading_markers(rec, markers, rot, opts)
+    yaw, stride = heading_over_time(markers_h, markers.mapping, rec.marker_rate_hz, kind)
+    report.notes.append(_heading_note(yaw, stride, kind))
+    body, acc = _body_and_accelerometers(rec, markers, markers_h, yaw, height_m, report)
     kin, sources = _kinematics(rec, markers.start, markers.stop, time, body, opts, report)
     streams = {c.STREAM_ACC: acc, c.STREAM_KIN: kin}
-    streams[c.STREAM_GRF] = _grf(rec, plates, rot, time, body, kind, mass_kg, opts, report)
+    streams[c.STREAM_GRF] = _grf(rec, plates, rot, yaw, time, body, kind, mass_kg, opts, report)
     if kind == "static":
         _static_alignment(body, report)
     extra = {
         "source_file": file,
         "importer": "gaitgrf.ingest.convert",
         "importer_version": IMPORTER_VERSION,
-        "speed_mps": round(_speed(body.points["sacrum"], time), 4) if kind == "walking" else 0.0,
+        "speed_mps": round(_speed(body.points["sacrum"], time, yaw), 4)
+        if kind == "walking"
+        else 0.0,
         "heading_rotation": np.round(rot, 6).tolist(),
+        "heading_yaw_deg": np.round(np.degrees(yaw), 3).tolist(),
+        "heading_stride_s": None if stride is None else round(stride, 3),
         "angle_sources": sources,
         "joint_centres": body.methods,
         "accelerometers": "virtual (markers, gaitgrf.ingest.virtual_imu)",

@@ -3,7 +3,9 @@
 `convert.convert_recording` calls `clean_markers` (landmarks matched, clusters repaired, trial
 cropped to where every landmark is seen, short gaps bridged, long ones refused) and then
 `heading` (which lab axis is up, which way the subject walks or faces, and so whether the trial
-is a standing one). Both only read the recording; what they did goes to the trial report.
+is a standing one). Both only read the recording; what they did goes to the trial report. Once
+the markers are in that reference frame, `heading_over_time` follows the walking direction
+through turns and curves, which the forces are then read in (step 5).
 """
 
 from __future__ import annotations
@@ -25,7 +27,12 @@ from gaitgrf.ingest.segment_model.cleaning import (
     long_gaps,
     valid_span,
 )
-from gaitgrf.ingest.segment_model.frames import heading_rotation, snap_axis
+from gaitgrf.ingest.segment_model.frames import (
+    heading_rotation,
+    heading_yaw,
+    snap_axis,
+    stride_period,
+)
 from gaitgrf.ingest.segment_model.markers import MarkerMap, match_markers
 
 #: File names that say "static standing trial".
@@ -159,9 +166,13 @@ def heading(
     kind: str | None,
     opts: ImportOptions,
 ) -> tuple[np.ndarray, str]:
-    """Step 2: the lab-to-heading rotation (z up, x forward) and the trial's kind.
+    """Step 2: the trial's reference lab-to-heading rotation (z up, x forward) and its kind.
 
-    `kind` None decides from the file name, then from the pelvis displacement.
+    x is the horizontal displacement of the ASIS midpoint from the first to the last tenth of
+    the trial; the walking direction over time (`heading_over_time`) is measured from it. A
+    walk there and back ends where it began, so walking is told from standing by how far the
+    pelvis gets from where it started, not by where it ends. `kind` None decides from the file
+    name, then from that distance.
     """
     file, mapping, used, time = rec.source, markers.mapping, markers.used, markers.time
     up = rec.lab_up if rec.lab_up is not None else _up_from_plates(plates)
@@ -177,26 +188,53 @@ def heading(
             channel="POINT",
         )
     k = max(1, len(time) // 10)
-    displacement = np.mean(asis[-k:], axis=0) - np.mean(asis[:k], axis=0)
-    horizontal = displacement - np.dot(displacement, up) * up
+    start = np.mean(asis[:k], axis=0)
+    horizontal = np.mean(asis[-k:], axis=0) - start
+    horizontal -= np.dot(horizontal, up) * up
     moved = float(np.linalg.norm(horizontal))
+    away = asis - start - np.outer(asis @ up - start @ up, up)
+    farthest = int(np.argmax(np.linalg.norm(away, axis=1)))
+    reach = float(np.linalg.norm(away[farthest]))
     if kind is None:
-        kind = (
-            "static"
-            if is_static_name(file) or moved < opts.static_max_displacement_m
-            else ("walking")
-        )
+        walked = reach >= opts.static_max_displacement_m
+        kind = "static" if is_static_name(file) or not walked else "walking"
     if moved >= opts.static_max_displacement_m:
         forward = horizontal
+    elif kind == "walking" and reach >= opts.static_max_displacement_m:
+        forward = away[farthest]  # there and back (a U-turn): the way out; standing: facing
     else:
         facing = mapping.facing(used)
         if facing is None:
             raise reject(
                 file,
                 "marker_missing",
-                f"a standing trial (pelvis moved {moved:.2f} m) with only technical marker "
+                f"a standing trial (pelvis moved {reach:.2f} m) with only technical marker "
                 "clusters: no anatomical marker says which way the subject faces",
                 channel="pelvis",
             )
         forward = facing
     return heading_rotation(up, forward), kind
+
+
+def heading_over_time(
+    markers_h: Mapping[str, np.ndarray], mapping: MarkerMap, rate_hz: float, kind: str
+) -> tuple[np.ndarray, float | None]:
+    """The walking direction at every sample (rad from the reference heading x, towards y) and
+    the stride (s) whose window measured it.
+
+    Taken from the pelvis displacement over one stride (`frames.heading_yaw`), not from the
+    pelvis' own axes: the displacement is what the trial's single heading always used, so a
+    straight walk keeps it; it exists for cluster-only marker sets; and it carries neither a
+    marker placement offset nor the pelvis' 5-8 deg rotation either way within each stride.
+    A standing trial, or one too short to show a stride, keeps the single heading (all 0).
+    `markers_h` are the filtered markers in the reference heading frame (z up).
+    """
+    n = len(next(iter(markers_h.values())))
+    if kind == "static":
+        return np.zeros(n), None
+    pelvis = mapping.pelvis_centre(markers_h)[:, :2]
+    feet = (mapping.foot_point(markers_h, "l")[:, :2], mapping.foot_point(markers_h, "r")[:, :2])
+    stride = stride_period(pelvis, feet, rate_hz)
+    if stride is None:
+        return np.zeros(n), None
+    return heading_yaw(pelvis, rate_hz, stride), stride

@@ -125,6 +125,7 @@ def build_body_from_clusters(
     markers: Mapping[str, np.ndarray],
     mapping: MarkerMap,
     height_m: float | None = None,
+    forward: np.ndarray | None = None,
 ) -> Body:
     """Segment model from technical clusters only (heading frame, n x 3 each, no NaN).
 
@@ -132,8 +133,9 @@ def build_body_from_clusters(
       thigh-shank and shank-foot cluster pairs.
     * Pelvis: y from the right to the left hip centre; x the walking direction as the pelvis
       cluster carries it on average (its mean in the cluster frame), made orthogonal: the
-      pelvis' mean tilt and rotation over the trial are 0 by construction. Sensor site: the
-      pelvis cluster's centroid.
+      pelvis' mean tilt and rotation over the trial are 0 by construction. The walking
+      direction is `forward` (n, 3) when given (the heading x over time, so a turning subject's
+      pelvis turns with it), else the heading x. Sensor site: the pelvis cluster's centroid.
     * Thigh / shank: z from the distal to the proximal joint centre; y the knee's functional
       flexion axis as each cluster carries it, made orthogonal.
     * Foot: x from the proximal to the distal foot marker (the cluster's long axis), z in the
@@ -147,9 +149,11 @@ def build_body_from_clusters(
     hip_l, hip_r = joints["hip_l"].centre, joints["hip_r"].centre
     y_pelvis = unit(hip_l - hip_r)
     r_cluster = frames["pelvis"][0]
-    forward_local = np.mean(r_cluster[:, 0, :], axis=0)  # heading x in the cluster frame
-    forward = np.einsum("nij,j->ni", r_cluster, forward_local)
-    x_pelvis = unit(forward - proj(forward, y_pelvis))
+    walking = np.broadcast_to([1.0, 0.0, 0.0] if forward is None else forward, (len(hip_l), 3))
+    # The walking direction in the cluster frame, on average; then back in the heading frame.
+    forward_local = np.mean(np.einsum("nji,nj->ni", r_cluster, walking), axis=0)
+    ahead = np.einsum("nij,j->ni", r_cluster, forward_local)
+    x_pelvis = unit(ahead - proj(ahead, y_pelvis))
     r_pelvis = np.stack([x_pelvis, y_pelvis, np.cross(x_pelvis, y_pelvis)], axis=-1)
     sacrum = frames["pelvis"][1]
     points: dict[str, np.ndarray] = {"sacrum": sacrum, "asis_mid": sacrum}

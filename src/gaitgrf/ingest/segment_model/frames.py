@@ -2,7 +2,9 @@
 
 Both segment models (`landmarks`, `clusters`) build a `Body`; everything downstream (virtual
 accelerometers, kinematics, foot assignment, knee alignment) reads only the `Body`, so it is
-the same for every marker set. The heading frame (x forward, y left, z up) is defined here too.
+the same for every marker set. The heading frame (x forward, y left, z up) is defined here too:
+the trial's reference rotation (`heading_rotation`) and the walking direction over time
+relative to it (`heading_yaw`), so that a turning subject's forces are read in its own axes.
 """
 
 from __future__ import annotations
@@ -115,6 +117,87 @@ def heading_rotation(up: np.ndarray, forward: np.ndarray) -> np.ndarray:
     x = x / np.linalg.norm(x)
     y = np.cross(z, x)
     return np.stack([x, y, z])
+
+
+# --- heading over time -----------------------------------------------------------------------
+#: Strides outside this range (s) are taken as a failed estimate, not as a walking pace.
+STRIDE_RANGE_S = (0.6, 4.0)
+
+
+def turn(xy: np.ndarray, yaw: np.ndarray) -> np.ndarray:
+    """Horizontal vectors (n, 2) of the reference frame as read in a frame turned by `yaw`.
+
+    `yaw` (n,) rad is the walking direction measured from the reference x towards its y (a left
+    turn is positive): a vector along that direction reads (|v|, 0).
+    """
+    c, s = np.cos(yaw), np.sin(yaw)
+    return np.stack([c * xy[:, 0] + s * xy[:, 1], -s * xy[:, 0] + c * xy[:, 1]], axis=1)
+
+
+def _moving_mean(x: np.ndarray, k: int) -> np.ndarray:
+    """Centred running mean over k samples along axis 0, shorter windows at the edges."""
+    kernel = np.ones(max(1, min(k, len(x))))  # no longer than x, or "same" outgrows it
+    ones = np.convolve(np.ones(len(x)), kernel, mode="same")
+    cols = [np.convolve(col, kernel, mode="same") / ones for col in np.atleast_2d(x.T)]
+    return np.stack(cols, axis=-1)
+
+
+def stride_period(
+    pelvis_xy: np.ndarray, feet_xy: tuple[np.ndarray, np.ndarray], rate_hz: float
+) -> float | None:
+    """Stride time (s): twice the median time between the feet passing each other.
+
+    The signed distance of the left foot ahead of the right, along the pelvis' smoothed
+    horizontal velocity, changes sign once per step in mid-swing; a 5 cm dead band keeps
+    marker noise from counting as a pass while the feet are side by side. None when fewer
+    than two passes are seen (a trial shorter than about one stride) or the result is not a
+    walking stride (`STRIDE_RANGE_S`).
+    """
+    velocity = _moving_mean(np.gradient(pelvis_xy, axis=0), max(1, round(0.5 * rate_hz)))
+    ahead = np.sum((feet_xy[0] - feet_xy[1]) * unit(velocity), axis=1)
+    side = np.where(ahead > 0.05, 1, np.where(ahead < -0.05, -1, 0))
+    decided = np.flatnonzero(side)
+    passes = decided[1:][np.diff(side[decided]) != 0]
+    if passes.size < 2:
+        return None
+    stride = 2.0 * float(np.median(np.diff(passes))) / rate_hz
+    return stride if STRIDE_RANGE_S[0] <= stride <= STRIDE_RANGE_S[1] else None
+
+
+def heading_yaw(
+    pelvis_xy: np.ndarray, rate_hz: float, stride_s: float, min_move_m: float = 0.1
+) -> np.ndarray:
+    """Walking direction over time (rad from the reference x, towards y), one value a sample.
+
+    The direction of the pelvis' horizontal displacement over one stride centred on each
+    sample. A window of exactly one stride is the mean velocity over the gait cycle, whose
+    side-to-side sway and forward surges repeat every stride and cancel, so no further
+    smoothing is needed; on a straight walk it is the trial's single heading. Windows in which
+    the pelvis moves less than `min_move_m` (a pause) say nothing about direction and are
+    bridged from their neighbours. The first and last half strides, where no window fits,
+    continue the turn rate of the nearest stride of windows (held constant when less than half
+    a stride of windows exists). A trial shorter than a stride, or standing still: all 0.
+    """
+    n = len(pelvis_xy)
+    half = round(0.5 * stride_s * rate_hz)
+    yaw = np.zeros(n)
+    if half < 1 or n < 2 * half + 2:
+        return yaw
+    d = pelvis_xy[2 * half :] - pelvis_xy[: -2 * half]
+    ok = np.linalg.norm(d, axis=1) >= min_move_m
+    if not ok.any():
+        return yaw
+    centres = np.arange(half, n - half)
+    angle = np.unwrap(np.arctan2(d[ok, 1], d[ok, 0]))
+    inner = np.interp(centres, centres[ok], angle)
+    yaw[half : n - half] = inner
+    span = min(2 * half, inner.size)
+    fits = inner.size >= half
+    for sl, at in ((slice(0, span), 0), (slice(inner.size - span, inner.size), -1)):
+        rate = float(np.polyfit(centres[sl], inner[sl], 1)[0]) if fits else 0.0
+        edge = np.arange(0, half) if at == 0 else np.arange(n - half, n)
+        yaw[edge] = inner[at] + rate * (edge - centres[at])
+    return yaw
 
 
 # --- knee alignment --------------------------------------------------------------------------

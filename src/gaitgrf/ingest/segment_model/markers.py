@@ -80,6 +80,12 @@ class MarkerMap:
             names = [self.sided[("heel", s)] for s in c.SIDES]
         return np.concatenate([markers[n] for n in names])
 
+    def foot_point(self, markers: Mapping[str, np.ndarray], side: str) -> np.ndarray:
+        """(n, 3) a point moving with one foot: its heel marker, or its cluster's centroid."""
+        if self.clusters:
+            return np.mean([markers[n] for n in self.clusters[f"foot_{side}"]], axis=0)
+        return markers[self.sided[("heel", side)]]
+
     def facing(self, markers: Mapping[str, np.ndarray]) -> np.ndarray | None:
         """Mean back-to-front pelvis vector (PSIS or sacrum to ASIS); None for clusters, whose
         markers say nothing anatomical about where the subject faces."""
