@@ -15,6 +15,8 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gaitgrf import models
 from gaitgrf.core.artifacts import Artifacts
@@ -113,6 +115,37 @@ def test_external_cohort_is_test_only_and_the_rest_is_split_as_before() -> None:
         assert not lab & (set(train.tolist()) | set(val.tolist()))
     assert not lab & set(data.tuning_index.tolist())
     assert set(split.evaluated) == set(split.test) | set(lab_keys)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 9), min_size=2, max_size=3),
+    picks=st.integers(1, 6),
+    fraction=st.floats(0.1, 0.4),
+    seed=st.integers(0, 1000),
+)
+def test_external_cohorts_never_reach_a_fold_for_random_projects(
+    sizes: list[int], picks: int, fraction: float, seed: int
+) -> None:
+    names = [f"c{k}" for k in range(len(sizes))]
+    external = tuple(n for k, n in enumerate(names) if picks >> k & 1)
+    if not external or len(external) == len(names):
+        external = names[:1]
+    samples, table = make_cohorts(**dict(zip(names, sizes, strict=True)))
+    internal = sum(n for name, n in zip(names, sizes, strict=True) if name not in external)
+    cfg = TuneConfig(folds=2, test_fraction=fraction, seed=seed, external_cohorts=external)
+    try:
+        data = tuning_data(samples, table, cfg)
+    except ValueError:  # too few internal subjects for a hold-out and two folds
+        assert internal - max(1, min(internal - 1, round(fraction * internal))) < 2
+        return
+    groups = samples.groups
+    out = {i for i, g in enumerate(groups) if cohort_of(str(g)) in external}
+    assert out == set(data.external_index.tolist())
+    for train, val in data.folds:
+        assert not out & (set(train.tolist()) | set(val.tolist()))
+    assert not out & set(data.tuning_index.tolist())
+    assert not out & set(data.test_index.tolist())
 
 
 def test_external_sample_in_a_fold_is_detected() -> None:
