@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -64,8 +66,33 @@ def make_samples(
     return samples, table
 
 
-def run_mlp_study(root, cfg, tracker=None, *, data_version: str = "test-v1") -> dict:  # type: ignore[no-untyped-def,type-arg]
-    """One `mlp__subject` study on `make_samples()` under `root` (SQLite Optuna): its summary.
+def make_cohorts(**cohorts: int) -> tuple[SampleSet, pd.DataFrame]:
+    """`make_samples` once per cohort (name=subjects, 10 samples each), in one set and table.
+
+    Each cohort draws its own curves (seed = its position), so the cohorts differ as two labs do.
+    """
+    from gaitgrf.core.samples import ARRAYS
+
+    parts = []
+    for k, (name, n) in enumerate(cohorts.items()):
+        samples, table = make_samples(subjects=n, seed=k)
+        parts.append(
+            (
+                replace(samples, cohort_id=np.repeat(name, len(samples))),
+                table.assign(cohort_id=name),
+            )
+        )
+    first = parts[0][0]
+    arrays = {a: np.concatenate([getattr(s, a) for s, _ in parts]) for a in ARRAYS}
+    merged = replace(first, **arrays)
+    return merged, pd.concat([t for _, t in parts], ignore_index=True)
+
+
+def run_mlp_study(  # type: ignore[no-untyped-def,type-arg]
+    root, cfg, tracker=None, *, data_version: str = "test-v1", data=None
+) -> dict:
+    """One `mlp__subject` study on `data` (samples, subjects table; default `make_samples()`)
+    under `root` (SQLite Optuna): its summary.
 
     The tuning tests and the PostgreSQL/MLflow-server test share this set-up; `tracker` None
     means no MLflow logging.
@@ -73,7 +100,7 @@ def run_mlp_study(root, cfg, tracker=None, *, data_version: str = "test-v1") -> 
     from gaitgrf.pipeline.tune.run import StudyRequest, run_study
     from gaitgrf.tracking import sqlite_uri
 
-    samples, table = make_samples()
+    samples, table = data if data is not None else make_samples()
     out = root / "tuned" / "mlp__subject"
     out.mkdir(parents=True, exist_ok=True)
     request = StudyRequest(

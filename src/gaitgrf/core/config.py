@@ -311,6 +311,10 @@ class TuneConfig(Section):
     layout: str = "stance"
     #: Share of subjects held out as the fixed test set (stratified by group and alignment).
     test_fraction: float = Field(0.2, gt=0, lt=1)
+    #: Cohorts that are test only: never in a tuning fold, never in the refit, reported per
+    #: cohort by `evaluate` but not gated on by `promote` (docs/evaluation.md). In `tune`, not
+    #: `evaluate`, because it changes the split: the tune stages must re-run when it changes.
+    external_cohorts: tuple[str, ...] = ()
     #: Seed of the hold-out split, the folds, the sampler and the training.
     seed: int = 0
     #: k of GroupKFold over the tuning subjects.
@@ -343,6 +347,12 @@ class TuneConfig(Section):
 
         if self.layout not in LAYOUTS:
             raise ValueError(f"layout {self.layout!r} is not one of {list(LAYOUTS)}")
+        bad = [i for i in self.external_cohorts if not c.COHORT_ID_PATTERN.match(i)]
+        if bad:
+            raise ValueError(f"external_cohorts {bad} must match {c.COHORT_ID_PATTERN.pattern}")
+        twice = sorted({i for i in self.external_cohorts if self.external_cohorts.count(i) > 1})
+        if twice:
+            raise ValueError(f"external_cohorts names {twice} more than once")
         unknown = [a for a in self.overrides if a not in REGISTRY]
         if unknown:
             raise ValueError(f"overrides for unknown architecture(s) {unknown}")

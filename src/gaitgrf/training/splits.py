@@ -3,7 +3,9 @@
 A fixed test set of held-out subjects is drawn once (stratified by group and by alignment band,
 so both conditions and all architectures are compared on the same, representative people), and
 tuning uses GroupKFold over the remaining subjects. Subjects are keyed `cohort/subject`, so the
-same id in two cohorts is two people.
+same id in two cohorts is two people. Cohorts named external (`tune.external_cohorts`) are test
+only: their subjects are set aside before the hold-out is drawn from the other cohorts, so they
+never reach a fold or the refit ("trained on synthetic, tested on a lab cohort").
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+from gaitgrf.core.errors import GaitGrfError
 
 if TYPE_CHECKING:
     from gaitgrf.core.config import TuneConfig
@@ -29,21 +33,48 @@ class SplitError(ValueError):
     pass
 
 
+class UnknownCohortError(SplitError, GaitGrfError):
+    """An external cohort the data does not hold: a typo would otherwise test on nothing."""
+
+    hint = "tune.external_cohorts names cohort ids of data/raw (`gaitgrf cohort list`)"
+
+
 @dataclass(frozen=True)
 class HoldOut:
-    """Subject keys for tuning (train + validation folds) and for the final test."""
+    """Subject keys for tuning (train + validation folds), the hold-out test and the external
+    cohorts (test only; empty unless `tune.external_cohorts` names some)."""
 
     tuning: tuple[str, ...]
     test: tuple[str, ...]
+    external: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        overlap = set(self.tuning) & set(self.test)
+        sides = (set(self.tuning), set(self.test), set(self.external))
+        overlap = (sides[0] & sides[1]) | (sides[0] & sides[2]) | (sides[1] & sides[2])
         if overlap:
             raise SplitError(f"subjects on both sides of the hold-out split: {sorted(overlap)}")
+        internal = {cohort_of(k) for k in self.tuning + self.test}
+        shared = sorted(internal & {cohort_of(k) for k in self.external})
+        if shared:
+            raise SplitError(f"cohort(s) {shared} both external and tuned on")
+
+    @property
+    def evaluated(self) -> tuple[str, ...]:
+        """Every subject the evaluation scores: the hold-out test and the external cohorts."""
+        return tuple(sorted(self.test + self.external))
+
+    @property
+    def external_cohorts(self) -> tuple[str, ...]:
+        return tuple(sorted({cohort_of(k) for k in self.external}))
 
 
 def subject_key(cohort_id: str, subject_id: str) -> str:
     return f"{cohort_id}/{subject_id}"
+
+
+def cohort_of(key: str) -> str:
+    """The cohort of a `cohort/subject` key."""
+    return key.split("/", 1)[0]
 
 
 def alignment_band(hka_left: float | None, hka_right: float | None) -> str:
@@ -113,10 +144,32 @@ def hold_out(subjects: pd.DataFrame, test_fraction: float, seed: int) -> HoldOut
 
 
 def split_subjects(samples: SampleSet, subjects: pd.DataFrame, cfg: TuneConfig) -> HoldOut:
-    """The fixed hold-out: same subjects for every study and for evaluation (same seed)."""
+    """The fixed hold-out: same subjects for every study and for evaluation (same seed).
+
+    External cohorts are set aside first and the hold-out is drawn from the other cohorts
+    exactly as without them, so an empty `external_cohorts` gives today's split.
+    """
     keys = subjects["cohort_id"].astype(str) + "/" + subjects["subject_id"].astype(str)
     present = subjects[keys.isin(set(np.unique(samples.groups)))]
-    return hold_out(present, cfg.test_fraction, cfg.seed)
+    if not cfg.external_cohorts:
+        return hold_out(present, cfg.test_fraction, cfg.seed)
+    cohorts = sorted({cohort_of(str(k)) for k in np.unique(samples.groups)})
+    missing = [c for c in cfg.external_cohorts if c not in cohorts]
+    if missing:
+        raise UnknownCohortError(
+            f"tune.external_cohorts: cohort(s) {', '.join(missing)} not in the data "
+            f"(cohorts present: {', '.join(cohorts)})"
+        )
+    is_external = present["cohort_id"].astype(str).isin(set(cfg.external_cohorts))
+    if is_external.all():
+        raise SplitError(
+            f"tune.external_cohorts names every cohort ({', '.join(cohorts)}): none is left "
+            "to tune on"
+        )
+    inner = hold_out(present[~is_external], cfg.test_fraction, cfg.seed)
+    external = present[is_external]
+    external_keys = external["cohort_id"].astype(str) + "/" + external["subject_id"].astype(str)
+    return HoldOut(inner.tuning, inner.test, tuple(sorted(external_keys)))
 
 
 def group_kfold(

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandas as pd
 
 from gaitgrf.core.samples import TARGETS
+from gaitgrf.training.splits import cohort_of
 
 if TYPE_CHECKING:
     from gaitgrf.predictor import GrfPredictor
@@ -92,6 +93,18 @@ def per_subject(
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("subject")
 
 
+def per_cohort(
+    groups: np.ndarray, measured: np.ndarray, predicted: np.ndarray, *, stance: bool
+) -> dict[str, dict[str, float]]:
+    """Every metric pooled over each cohort's test samples (cohort of the `cohort/subject` key):
+    a model trained on one cohort is judged on each other cohort separately."""
+    cohorts = np.array([cohort_of(str(g)) for g in groups])
+    return {
+        name: sample_metrics(measured[cohorts == name], predicted[cohorts == name], stance=stance)
+        for name in sorted(set(cohorts.tolist()))
+    }
+
+
 # --- compute profile ---------------------------------------------------------------------------
 def compute_profile(predictor: GrfPredictor, inputs: np.ndarray, static: np.ndarray) -> dict:
     """Parameters and median CPU latency of one sample (batch of 1, after a warm-up)."""
@@ -120,6 +133,8 @@ class ModelResult:
     measured: np.ndarray
     groups: np.ndarray
     summary: dict[str, Any]
+    #: Cohort -> every metric pooled over that cohort's test samples (`pooled` is all of them).
+    cohorts: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def evaluate_model(
@@ -144,4 +159,5 @@ def evaluate_model(
         measured=targets,
         groups=groups,
         summary=dict(summary),
+        cohorts=per_cohort(groups, targets, predicted, stance=stance),
     )

@@ -12,6 +12,7 @@ import pandas as pd
 
 from gaitgrf.core.samples import TARGETS
 from gaitgrf.pipeline.evaluate.metrics import PEAKS, PRIMARY, ModelResult
+from gaitgrf.training.splits import cohort_of
 
 
 # --- tables ------------------------------------------------------------------------------------
@@ -33,12 +34,22 @@ def ranking(results: Sequence[ModelResult]) -> pd.DataFrame:
 
 
 def long_metrics(results: Sequence[ModelResult]) -> pd.DataFrame:
-    """Every metric of every model, per subject and pooled: the CSV of all metrics."""
+    """Every metric of every model, per subject and pooled: the CSV of all metrics.
+
+    `cohort` is the subject's cohort, `all` on the rows pooled over every test sample; the rows
+    pooled per cohort come from `cohorts.cohort_long`.
+    """
     frames = []
     for res in results:
         per = res.subjects.reset_index().melt(id_vars="subject", var_name="metric")
+        per.insert(0, "cohort", [cohort_of(str(s)) for s in per["subject"]])
         pooled = pd.DataFrame(
-            {"subject": "pooled", "metric": list(res.pooled), "value": list(res.pooled.values())}
+            {
+                "cohort": "all",
+                "subject": "pooled",
+                "metric": list(res.pooled),
+                "value": list(res.pooled.values()),
+            }
         )
         both = pd.concat([per, pooled], ignore_index=True)
         both.insert(0, "condition", res.condition)
@@ -73,12 +84,47 @@ def budget_lines(results: Sequence[ModelResult]) -> list[str]:
     return lines
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
+def _external_lines(context: Mapping[str, Any]) -> list[str]:
+    """The header's note on external cohorts: what the pooled numbers include, and the gate."""
+    external = context.get("external_cohorts") or []
+    if not external:
+        return []
+    return [
+        f"External cohort(s) {', '.join(f'`{c}`' for c in external)} "
+        f"({context['external_subjects']} of the test subjects): test only, never tuned or "
+        "refit on. The ranking pools every test subject; see *Per cohort* for each cohort "
+        "alone. Promotion gates on the internal hold-out only.",
+        "",
+    ]
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    """A report cell: `-` for missing or non-finite, tiny values in significant digits."""
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "-"
     if isinstance(value, float):
         return f"{value:.{digits}g}" if abs(value) < 1e-3 else f"{value:.{digits}f}"
     return str(value)
+
+
+def _peak_lines(table: pd.DataFrame) -> list[str]:
+    """The peak-error table (stance layout only: windows have no defined peaks)."""
+    if not any(p in table.columns for p in (f"{n}_abs_err" for n in PEAKS)):
+        return []
+    lines = [
+        "",
+        "## Peak errors (mean absolute, BW)",
+        "",
+        "| architecture | condition | " + " | ".join(PEAKS) + " |",
+        "|---|---|" + "---:|" * len(PEAKS),
+    ]
+    for row in table.to_dict("records"):
+        lines.append(
+            f"| {row['architecture']} | {row['condition']} | "
+            + " | ".join(fmt(row.get(f"{p}_abs_err")) for p in PEAKS)
+            + " |"
+        )
+    return lines
 
 
 def markdown_report(
@@ -95,6 +141,7 @@ def markdown_report(
         f"`{context['data_version']}`. Primary metric: `{PRIMARY}` (mean rRMSE of the three "
         "components, %, lower is better).",
         "",
+        *_external_lines(context),
         *context.get("budget_lines", ()),
         "## Ranking",
         "",
@@ -104,28 +151,16 @@ def markdown_report(
         "|---:|---|---|---:|---|---|---|---:|---:|---:|---:|",
     ]
     for row in table.to_dict("records"):
-        comps = " | ".join(f"{_fmt(row[f'{n}_r'])} / {_fmt(row[f'{n}_rrmse'], 1)}" for n in TARGETS)
+        comps = " | ".join(f"{fmt(row[f'{n}_r'])} / {fmt(row[f'{n}_rrmse'], 1)}" for n in TARGETS)
         lines.append(
             f"| {row['rank']} | {row['architecture']} | {row['condition']} | "
-            f"{_fmt(row[PRIMARY], 2)} | {comps} | {_fmt(row['vertical_rmse'])} | "
-            f"{_fmt(row['cv_val_loss'])} | {row['parameters']:,} | {_fmt(row['latency_ms'], 1)} |"
+            f"{fmt(row[PRIMARY], 2)} | {comps} | {fmt(row['vertical_rmse'])} | "
+            f"{fmt(row['cv_val_loss'])} | {row['parameters']:,} | {fmt(row['latency_ms'], 1)} |"
         )
-    if any(p in table.columns for p in (f"{n}_abs_err" for n in PEAKS)):
-        lines += [
-            "",
-            "## Peak errors (mean absolute, BW)",
-            "",
-            "| architecture | condition | " + " | ".join(PEAKS) + " |",
-            "|---|---|" + "---:|" * len(PEAKS),
-        ]
-        for row in table.to_dict("records"):
-            lines.append(
-                f"| {row['architecture']} | {row['condition']} | "
-                + " | ".join(_fmt(row.get(f"{p}_abs_err")) for p in PEAKS)
-                + " |"
-            )
+    lines += _peak_lines(table)
     lines += [
         "",
+        *context.get("cohort_lines", ()),
         "## Do subject features help? (paired, per test subject)",
         "",
         "Difference = rRMSE mean with subject features - without (negative: they help). "
@@ -138,8 +173,8 @@ def markdown_report(
         ci = eff.get("ci")
         ci_text = f"[{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "-"
         lines.append(
-            f"| {arch} | {eff['subjects']} | {_fmt(eff['mean_diff'], 2)} | {ci_text} | "
-            f"{_fmt(eff['p_value'])} | {_fmt(eff['effect_size'], 2)} | "
+            f"| {arch} | {eff['subjects']} | {fmt(eff['mean_diff'], 2)} | {ci_text} | "
+            f"{fmt(eff['p_value'])} | {fmt(eff['effect_size'], 2)} | "
             f"{'yes' if eff['helps'] else 'no'} |"
         )
     lines += ["", "## Across architectures (Friedman test per condition)", ""]
@@ -149,7 +184,7 @@ def markdown_report(
             continue
         best = ", ".join(f"{k} ({v:.1f})" for k, v in list(test["mean_rank"].items())[:3])
         lines.append(
-            f"- `{condition}`: chi2 = {test['statistic']:.2f}, p = {_fmt(test['p_value'])} "
+            f"- `{condition}`: chi2 = {test['statistic']:.2f}, p = {fmt(test['p_value'])} "
             f"over {test['subjects']} subjects; best mean ranks: {best}"
         )
     lines += [

@@ -17,6 +17,13 @@ import pandas as pd
 
 from gaitgrf.core.artifacts import Artifacts
 from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.pipeline.evaluate.cohorts import (
+    COMPACT,
+    cohort_long,
+    cohort_markdown,
+    cohort_metrics_json,
+    cohort_table,
+)
 from gaitgrf.pipeline.evaluate.metrics import PRIMARY, ModelResult, evaluate_model
 from gaitgrf.pipeline.evaluate.report import (
     budget_lines,
@@ -52,8 +59,12 @@ def write_outputs(
     table = ranking(results)
     effects = feature_effects(results, bootstrap=bootstrap, alpha=alpha)
     tests = friedman_by_condition(results)
+    external = list(context.get("external_cohorts") or [])
+    by_cohort = cohort_table(results, external)
     table.to_csv(out_dir / "ranking.csv", index=False)
-    long_metrics(results).to_csv(out_dir / "metrics.csv", index=False)
+    pd.concat([long_metrics(results), cohort_long(results)], ignore_index=True).to_csv(
+        out_dir / "metrics.csv", index=False
+    )
     plots = out_dir / "plots"
     plots.mkdir(parents=True, exist_ok=True)
     table[["architecture", "condition", PRIMARY]].assign(
@@ -75,7 +86,12 @@ def write_outputs(
     )
     plot_bars(table, plots / "architectures.png")
     report_path.parent.mkdir(parents=True, exist_ok=True)
-    context = {**context, "budget_lines": budget_lines(results)}
+    order = list(zip(table["architecture"], table["condition"], strict=True))
+    context = {
+        **context,
+        "budget_lines": budget_lines(results),
+        "cohort_lines": cohort_markdown(by_cohort, order, external),
+    }
     report_path.write_text(markdown_report(table, effects, tests, context))
     metrics = {
         "best": {"study": best.study, PRIMARY: best.pooled[PRIMARY]},
@@ -83,6 +99,7 @@ def write_outputs(
             r.study: {k: round(v, 5) for k, v in r.pooled.items() if np.isfinite(v)}
             for r in results
         },
+        "cohorts": cohort_metrics_json(results, external),
         "feature_effects": effects,
         "friedman": tests,
     }
@@ -123,12 +140,16 @@ def evaluate_studies(
             loaded[condition] = SampleSet.load(artifacts.fused_set(cfg.layout, condition))
         samples = loaded[condition]
         split = split_subjects(samples, subjects, cfg)
-        if sorted(summary["subjects"]["test"]) != sorted(split.test):
+        recorded = summary["subjects"]
+        if sorted(recorded["test"]) != sorted(split.test) or sorted(
+            recorded.get("external", [])
+        ) != sorted(split.external):
             raise EvaluationError(
                 f"{summary_path}: its test subjects differ from the current hold-out "
-                "(data or split changed since tuning); re-run the tune stage"
+                "(data, split or external cohorts changed since tuning); re-run the tune stage"
             )
-        idx = sample_index(samples.groups, split.test)
+        # The hold-out and every external cohort: per cohort and pooled (`cohorts.py`).
+        idx = sample_index(samples.groups, split.evaluated)
         predictor = GrfPredictor.load(artifacts.study_bundle(study))
         result = evaluate_model(
             predictor,
@@ -144,11 +165,13 @@ def evaluate_studies(
         )
         results.append(result)
         context = {
-            "test_subjects": len(split.test),
+            "test_subjects": len(split.evaluated),
             "test_samples": int(idx.size),
             "layout": cfg.layout,
             "data_version": summary.get("data_version"),
-            "test_subject_ids": list(split.test),
+            "test_subject_ids": list(split.evaluated),
+            "external_cohorts": list(split.external_cohorts),
+            "external_subjects": len(split.external),
         }
     return results, context
 
@@ -177,6 +200,14 @@ def log_to_mlflow(
         )
         tracker.log_params(run, {"architecture": res.architecture, "condition": res.condition})
         finite = {k: v for k, v in res.pooled.items() if np.isfinite(v)}
+        finite.update(
+            {
+                f"cohort.{name}.{k}": metrics[k]
+                for name, metrics in res.cohorts.items()
+                for k in COMPACT
+                if np.isfinite(metrics.get(k, np.nan))
+            }
+        )
         tracker.log_metrics(run, {**finite, **res.profile, "cv_val_loss": res.cv_val_loss})
         tracker.end_run(run)
     run = tracker.start_run(

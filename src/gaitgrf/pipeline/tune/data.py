@@ -2,7 +2,8 @@
 
 Subject-wise throughout: the held-out test subjects never enter a study; each trial trains on
 the training subjects of a fold (normalisation fitted there) and is scored on the fold's
-validation subjects. `check_subject_wise` verifies it before any trial runs.
+validation subjects. Cohorts named in `tune.external_cohorts` are test only: no sample of theirs
+is in a fold or in the refit. `check_subject_wise` verifies both before any trial runs.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ import pandas as pd
 from gaitgrf.core.config import TuneConfig
 from gaitgrf.core.samples import SampleSet
 from gaitgrf.pipeline.tune.study import TuningError
-from gaitgrf.training.splits import HoldOut, group_kfold, sample_index, split_subjects
+from gaitgrf.training.splits import (
+    HoldOut,
+    cohort_of,
+    group_kfold,
+    sample_index,
+    split_subjects,
+)
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,10 @@ class TuningData:
     def test_index(self) -> np.ndarray:
         return sample_index(self.samples.groups, self.split.test)
 
+    @property
+    def external_index(self) -> np.ndarray:
+        return sample_index(self.samples.groups, self.split.external)
+
 
 def tuning_data(samples: SampleSet, subjects: pd.DataFrame, cfg: TuneConfig) -> TuningData:
     split = split_subjects(samples, subjects, cfg)
@@ -47,14 +58,27 @@ def tuning_data(samples: SampleSet, subjects: pd.DataFrame, cfg: TuneConfig) -> 
 
 
 def check_subject_wise(data: TuningData) -> None:
-    """Raise if any subject is on both sides of the hold-out or of any fold."""
+    """Raise if any subject is on both sides of the hold-out or of any fold, or if a sample of an
+    external cohort is in a fold or in the refit's pool (the tuning subjects)."""
     groups = data.samples.groups
-    test = set(groups[data.test_index])
+    test = set(groups[data.test_index]) | set(groups[data.external_index])
     for k, (train, val) in enumerate(data.folds):
         train_s, val_s = set(groups[train]), set(groups[val])
         leaks = (train_s & val_s) | (train_s & test) | (val_s & test)
         if leaks:
             raise TuningError(f"fold {k}: subjects on both sides of a split: {sorted(leaks)}")
+    external = set(data.split.external_cohorts)
+    if not external:
+        return
+    pools = [
+        (f"fold {k} {side}", idx)
+        for k, f in enumerate(data.folds)
+        for side, idx in zip(("training", "validation"), f, strict=True)
+    ]
+    for where, index in [*pools, ("refit", data.tuning_index)]:
+        found = sorted({cohort_of(str(g)) for g in groups[index]} & external)
+        if found:
+            raise TuningError(f"{where}: samples of external cohort(s) {found}")
 
 
 def subsample(index: np.ndarray, limit: int | None, seed: int) -> np.ndarray:

@@ -150,7 +150,13 @@ def _join(request: StudyRequest) -> tuple[optuna.Study, StudyContext, str]:
         f"{name}: {done} trial(s) already done, {max(remaining, 0)} to run "
         f"(budget {budget.n_trials}, timeout {budget.timeout_s} s); "
         f"{len(data.split.tuning)} tuning / {len(data.split.test)} test subjects, "
-        f"{len(data.folds)} folds"
+        + (
+            f"{len(data.split.external)} of external cohort(s) "
+            f"{', '.join(data.split.external_cohorts)} (test only), "
+            if data.split.external
+            else ""
+        )
+        + f"{len(data.folds)} folds"
     )
     return study, ctx, print_
 
@@ -228,7 +234,11 @@ def _summary(
         # evaluation report names such studies (their results depend on machine load).
         "timeout_cut": ctx.budget.timeout_s is not None
         and counts.get("COMPLETE", 0) + counts.get("PRUNED", 0) < ctx.budget.n_trials,
-        "subjects": {"tuning": list(data.split.tuning), "test": list(data.split.test)},
+        "subjects": {
+            "tuning": list(data.split.tuning),
+            "test": list(data.split.test),
+            "external": list(data.split.external),
+        },
         "folds": len(data.folds),
         "seconds": time.perf_counter() - started,
         **outcome,

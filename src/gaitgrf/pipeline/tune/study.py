@@ -103,18 +103,20 @@ def fingerprint(arch: str, data_version: str, budget: BudgetConfig, cfg: TuneCon
     module = inspect.getmodule(models.get(arch).search_space)
     source = inspect.getsource(module) if module is not None else ""
     per_trial = {k: v for k, v in budget.model_dump().items() if k not in _HOW_MANY}
-    payload = json.dumps(
-        {
-            "data": data_version,
-            "budget": per_trial,
-            "folds": cfg.folds,
-            "seed": cfg.seed,
-            "test_fraction": cfg.test_fraction,
-            "layout": cfg.layout,
-            "space": hashlib.sha256(source.encode()).hexdigest(),
-        },
-        sort_keys=True,
-    )
+    what: dict[str, Any] = {
+        "data": data_version,
+        "budget": per_trial,
+        "folds": cfg.folds,
+        "seed": cfg.seed,
+        "test_fraction": cfg.test_fraction,
+        "layout": cfg.layout,
+        "space": hashlib.sha256(source.encode()).hexdigest(),
+    }
+    # External cohorts change the tuning subjects; named only when set, so the studies of a
+    # project without any keep their fingerprint (and their trials).
+    if cfg.external_cohorts:
+        what["external_cohorts"] = sorted(cfg.external_cohorts)
+    payload = json.dumps(what, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
