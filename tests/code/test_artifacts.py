@@ -63,7 +63,7 @@ def _expected(art: Artifacts) -> dict[str, dict[str, set[Path]]]:
             "metrics": {art.tuning_metrics(STUDY)},
         },
         "evaluate": {
-            "deps": {art.tuned, art.fused},
+            "deps": {art.tuned, art.fused, art.resampled},
             "outs": {art.evaluation_report()},
             "metrics": {art.evaluation_metrics()},
         },

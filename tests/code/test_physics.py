@@ -130,3 +130,32 @@ def test_right_feet_see_their_lateral_estimate_mirrored(synthetic_stances):
     targets = np.concatenate([b.targets for b in blocks])[:, 2].mean(axis=1)
     assert np.sign(targets[side == "l"].mean()) == np.sign(targets[side == "r"].mean())
     assert np.isfinite(total_y).all() and np.isfinite(ipsi_y).all()
+
+
+def test_the_evaluation_row_scores_the_same_samples_as_the_networks(synthetic_stances, tmp_path):
+    from dataclasses import replace
+
+    from gaitgrf.pipeline.evaluate.physics_row import physics_baseline, physics_line
+    from gaitgrf.pipeline.evaluate.report import fmt
+    from gaitgrf.pipeline.fuse.features import select_channels
+    from gaitgrf.pipeline.resample.segmentation import TrialBlock, build_sample_set
+
+    plan, blocks = synthetic_stances
+    trial_blocks = [TrialBlock("synth", f"S{k}", f"S{k}_walk01", b) for k, b in enumerate(blocks)]
+    resampled = build_sample_set("stance", 101.0, plan.names, 101, trial_blocks)
+    path = resampled.save(tmp_path / "stance.npz")
+    fused = select_channels(resampled, ("pelvis", "thigh", "shank"), ("hip_flex", "knee_flex"))
+    index = np.arange(0, len(fused), 2)
+    row = physics_baseline(path, fused, index)
+    expected = component_metrics(
+        resampled.targets[index], baseline_forces(resampled.inputs[index], resampled.channels)
+    )
+    assert row["available"] and row["samples"] == index.size
+    assert row["vertical_r"] == pytest.approx(expected["vertical_r"])
+    assert "physics (Newton" in physics_line(row, fmt)[0]
+    # Samples in another order are refused, not scored against the wrong targets.
+    shuffled = replace(fused, trial_id=fused.trial_id[::-1].copy())
+    assert physics_baseline(path, shuffled, index)["available"] is False
+    assert (
+        "not available" in physics_line(physics_baseline(tmp_path / "no.npz", fused, index), fmt)[1]
+    )

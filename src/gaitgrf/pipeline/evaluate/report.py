@@ -12,6 +12,7 @@ import pandas as pd
 
 from gaitgrf.core.samples import TARGETS
 from gaitgrf.pipeline.evaluate.metrics import PEAKS, PRIMARY, ModelResult
+from gaitgrf.pipeline.evaluate.physics_row import physics_line
 from gaitgrf.training.splits import cohort_of
 
 
@@ -157,6 +158,8 @@ def markdown_report(
             f"{fmt(row[PRIMARY], 2)} | {comps} | {fmt(row['vertical_rmse'])} | "
             f"{fmt(row['cv_val_loss'])} | {row['parameters']:,} | {fmt(row['latency_ms'], 1)} |"
         )
+    if "physics_baseline" in context:
+        lines += physics_line(context["physics_baseline"], fmt)
     lines += _peak_lines(table)
     lines += [
         "",

@@ -25,6 +25,7 @@ from gaitgrf.pipeline.evaluate.cohorts import (
     cohort_table,
 )
 from gaitgrf.pipeline.evaluate.metrics import PRIMARY, ModelResult, evaluate_model
+from gaitgrf.pipeline.evaluate.physics_row import physics_baseline
 from gaitgrf.pipeline.evaluate.report import (
     budget_lines,
     long_metrics,
@@ -100,6 +101,11 @@ def write_outputs(
             for r in results
         },
         "cohorts": cohort_metrics_json(results, external),
+        "physics_baseline": {
+            k: round(v, 5) if isinstance(v, float) else v
+            for k, v in context.get("physics_baseline", {}).items()
+            if not isinstance(v, float) or np.isfinite(v)
+        },
         "feature_effects": effects,
         "friedman": tests,
     }
@@ -125,6 +131,7 @@ def evaluate_studies(
     from gaitgrf.training.splits import sample_index, split_subjects
 
     results: list[ModelResult] = []
+    baseline: dict[str, Any] = {}
     loaded: dict[str, SampleSet] = {}
     context: dict[str, Any] = {}
     for study in studies:
@@ -164,7 +171,10 @@ def evaluate_studies(
             f"{result.pooled['vertical_r']:.3f} ({result.profile['parameters']:,} parameters)"
         )
         results.append(result)
+        if "physics_baseline" not in context:
+            baseline = physics_baseline(artifacts.resampled_set(cfg.layout), samples, idx)
         context = {
+            "physics_baseline": baseline,
             "test_subjects": len(split.evaluated),
             "test_samples": int(idx.size),
             "layout": cfg.layout,
