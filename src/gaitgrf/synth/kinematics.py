@@ -111,10 +111,11 @@ def joint_angles(
     # Knee adduction = varus; static alignment plus a varus thrust in early stance.
     thrust = max(0.0, -hka) * 0.25 * np.exp(-(((phase - 0.15) / 0.08) ** 2))
     out[("knee", "add")] = out[("knee", "add")] - hka + thrust
-    # Toe-out beyond the curves' own, shared between external hip and ankle rotation.
+    # Toe-out beyond the curves' own: two thirds external hip rotation, one third at the ankle
+    # (tibial torsion and foot rotation), the hip being the larger source of FPA variation.
     toe_out = pattern.foot_progression_deg[side] - normative_toe_out_deg()
-    out[("hip", "rot")] = out[("hip", "rot")] - 0.5 * toe_out
-    out[("ankle", "rot")] = out[("ankle", "rot")] - 0.5 * toe_out
+    out[("hip", "rot")] = out[("hip", "rot")] - 2.0 / 3.0 * toe_out
+    out[("ankle", "rot")] = out[("ankle", "rot")] - 1.0 / 3.0 * toe_out
     # A wider base of support abducts the hips (feet half the extra width further out).
     extra = 0.5 * (pattern.step_width_m - REFERENCE_STEP_WIDTH_M)
     out[("hip", "add")] = out[("hip", "add")] - np.degrees(
