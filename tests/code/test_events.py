@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from gaitgrf.core import contract as c
-from gaitgrf.core.config import EventsConfig, SynthConfig
+from gaitgrf.core.config import EventsConfig, SynthConfig, VariationConfig
 from gaitgrf.io.loader import load_cohort, read_trial
 from gaitgrf.io.trial_file import Stream, Trial
 from gaitgrf.pipeline.resample.events import (
@@ -30,9 +30,18 @@ from gaitgrf.pipeline.resample.wearable import (
     wearable_events,
 )
 from gaitgrf.synth import generate_cohort
+from gaitgrf.synth.population import draw_subject
+from gaitgrf.synth.trials import open_session, simulate_trial
 
+# Stiff-knee walkers are left out of the calibrated-detector checks: the detector anchors on
+# the shank's swing dip, which a stiff knee flattens (see the xfail test at the end).
 CONFIG = SynthConfig(
-    cohort_id="ev", subjects=6, walking_trials=2, static_trials=0, trial_duration_s=8.0
+    cohort_id="ev",
+    subjects=6,
+    walking_trials=2,
+    static_trials=0,
+    trial_duration_s=8.0,
+    variation=VariationConfig(stiff_knee_fraction=0.0),
 )
 
 
@@ -210,3 +219,22 @@ def test_matching_is_one_to_one_and_closest_first():
     m = match_times(np.array([1.0]), np.array([0.9, 0.95, 1.3]), 0.15, clip=False)
     np.testing.assert_allclose(m.errors_s, [-0.05])
     assert m.extra == 2
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limitation: the wearable detector anchors each stride on the shank's swing "
+    "dip of axial acceleration; a stiff knee (25-45 % less flexion) flattens that dip below a "
+    "terminal-stance one, so heel strikes land about half a stride early. Needs a detector "
+    "change in gaitgrf.pipeline.resample.wearable (and a recalibration on the new cohort).",
+)
+def test_wearable_events_find_a_stiff_knee_walkers_heel_strikes():
+    cfg = SynthConfig(trial_duration_s=8.0)
+    subject = next(
+        s for s in (draw_subject(i, cfg) for i in range(40)) if max(s.pattern.stiff_knee.values())
+    )
+    trial = simulate_trial(open_session(subject, cfg.seed), 0, "walking", "ev", cfg)
+    side = max(subject.pattern.stiff_knee, key=lambda k: subject.pattern.stiff_knee[k])
+    found = event_agreement(plate(trial, side), wearable_events(trial.streams["acc"], side))
+    hs = found["heel_strike"]
+    assert hs["matched"] >= 0.9 * hs["reference"] and hs["mean_abs_ms"] < 10.0

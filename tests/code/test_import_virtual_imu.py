@@ -142,7 +142,9 @@ def test_marker_angles_read_the_generators_angles_back() -> None:
                 got = angles[(joint, side, plane)]
                 if joint == "ankle" and plane == "add":
                     continue  # the generator does not move the foot in the frontal plane
-                tol = 4.0 if plane == "flex" else 3.0
+                # Rotation: toe-out (synth.variation, ~7-11 deg here) turns hip and ankle
+                # further, and the two decompositions' rotation orders couple more there.
+                tol = {"flex": 4.0, "add": 3.0, "rot": 4.0}[plane]
                 assert np.max(np.abs(got - truth)) < tol, (joint, side, plane)
 
 

@@ -68,7 +68,9 @@ def test_walking_metrics_are_physiological(trials) -> None:
     assert len(walking) == CONFIG.subjects
     for m in walking:
         assert 1.0 <= m["grf_peak_bw"] <= 1.3
-        assert 0.5 <= m["stance_median_s"] <= 0.9
+        # Slow speed conditions (down to 0.5 m/s, synth.variation) stand up to ~1.3 s; fast
+        # ones (2 m/s) ~0.5 s: both well inside validate.stance_s [0.35, 1.5].
+        assert 0.45 <= m["stance_median_s"] <= 1.3
         assert m["stance_count_l"] >= 1 and m["stance_count_r"] >= 1
         assert 0.8 <= m["acc_median_g_min"] <= m["acc_median_g_max"] <= 1.3
         assert m["acc_std_min"] > 0.3  # every sensor moves while walking

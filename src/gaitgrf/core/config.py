@@ -52,6 +52,56 @@ class GroupMix(Section):
     post_surgery: float = Field(0.15, ge=0)
 
 
+def _check_pair(value: tuple[float, float], name: str, lo: float, hi: float) -> None:
+    """Refuse a (low, high) range that is reversed or leaves the plausible [lo, hi]."""
+    if not lo <= value[0] <= value[1] <= hi:
+        raise ValueError(f"{name} {value} must be (low, high) with {lo} <= low <= high <= {hi}")
+
+
+class VariationConfig(Section):
+    """Domain randomisation wide enough to cover what real labs record.
+
+    Sizes and sources are in docs/synthetic-cohort.md ("Variation"). Every share is a
+    probability per subject; setting one to 0 turns that variation off.
+    """
+
+    #: Share of healthy subjects who are children (6-17 years, CDC growth norms).
+    child_fraction: float = Field(0.2, ge=0, le=1)
+    #: Share of healthy subjects who are older adults (65-85 years: slower, shorter steps).
+    older_fraction: float = Field(0.25, ge=0, le=1)
+    #: Share of subjects asked to walk slowly or fast instead of at their own pace.
+    speed_condition_fraction: float = Field(0.2, ge=0, le=1)
+    #: Bounds of a subject's walking speed, m/s.
+    speed_range_mps: tuple[float, float] = (0.5, 2.0)
+    #: Step width of an adult (mean, SD) in metres; scaled with height for children.
+    step_width_m: tuple[float, float] = (0.10, 0.025)
+    #: Foot progression angle (mean, SD) in degrees, toe-out positive.
+    foot_progression_deg: tuple[float, float] = (7.0, 5.0)
+    #: Amplitude range of lateral trunk sway relative to the pelvis (degrees, once per stride).
+    trunk_sway_deg: tuple[float, float] = (2.0, 5.0)
+    #: Amplitude range of fore-aft trunk sway relative to the pelvis (degrees, once per step).
+    trunk_pitch_deg: tuple[float, float] = (0.5, 1.5)
+    #: Share of knee OA and post-surgery subjects who walk stiff-kneed on the affected side.
+    stiff_knee_fraction: float = Field(0.3, ge=0, le=1)
+    #: Share of knee OA and post-surgery subjects with a marked antalgic (pain-avoiding) gait.
+    antalgic_fraction: float = Field(0.3, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> VariationConfig:
+        if self.child_fraction + self.older_fraction > 1.0:
+            raise ValueError("child_fraction + older_fraction must not exceed 1")
+        _check_pair(self.speed_range_mps, "speed_range_mps", 0.3, 2.5)
+        _check_pair(self.trunk_sway_deg, "trunk_sway_deg", 0.0, 10.0)
+        _check_pair(self.trunk_pitch_deg, "trunk_pitch_deg", 0.0, 5.0)
+        width, width_sd = self.step_width_m
+        if not (0.02 <= width <= 0.3 and 0.0 <= width_sd <= 0.1):
+            raise ValueError("step_width_m must be (mean 0.02-0.3 m, SD 0-0.1 m)")
+        angle, angle_sd = self.foot_progression_deg
+        if not (-20.0 <= angle <= 30.0 and 0.0 <= angle_sd <= 15.0):
+            raise ValueError("foot_progression_deg must be (mean -20..30 deg, SD 0-15 deg)")
+        return self
+
+
 class SynthConfig(Section):
     """The embedded synthetic cohort (docs/synthetic-cohort.md)."""
 
@@ -68,6 +118,8 @@ class SynthConfig(Section):
     unknown_alignment_fraction: float = Field(0.1, ge=0, le=1)
     #: Probability that an accelerometer drops out briefly (NaN run) in a trial.
     dropout_probability: float = Field(0.15, ge=0, le=1)
+    #: Who walks how beyond the core model: ages, speeds, step width, toe-out, trunk, patterns.
+    variation: VariationConfig = VariationConfig()
 
     @model_validator(mode="after")
     def _check_id(self) -> SynthConfig:

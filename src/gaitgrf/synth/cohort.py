@@ -14,7 +14,7 @@ from gaitgrf.io.trial_file import write_trial
 from gaitgrf.synth.population import draw_subject
 from gaitgrf.synth.trials import open_session, simulate_trial
 
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.1.0"
 
 Progress = Callable[[int, int], None]
 

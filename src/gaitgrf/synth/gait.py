@@ -19,6 +19,7 @@ from scipy.ndimage import uniform_filter1d
 
 from gaitgrf.core.sensors import GRAVITY
 from gaitgrf.synth.population import SubjectTruth
+from gaitgrf.synth.variation import LEG_FRACTION
 
 SIDES = ("l", "r")
 #: +1 for the left foot, -1 for the right: lateral is +y on the left, -y on the right.
@@ -57,11 +58,15 @@ class Steps:
 def side_params(
     subject: SubjectTruth, speed: float, rng: np.random.Generator
 ) -> dict[str, SideParams]:
-    stance = float(np.clip(0.62 - 0.06 * (speed - 1.3), 0.57, 0.68))
+    pattern = subject.pattern
+    stance = float(np.clip(0.62 - 0.06 * (speed - 1.3) + pattern.stance_shift, 0.57, 0.68))
     q = float(np.clip(0.1 + 0.25 * (speed - 0.8) / 0.6, 0.05, 0.45))
     ap = 0.20 * (speed / 1.3) ** 1.3
     heel = rng.uniform(0.04, 0.14) * (speed / 1.3) ** 2
-    antalgic = ANTALGIC_STEP_FRACTION if subject.affected else 0.0
+    antalgic = ANTALGIC_STEP_FRACTION + pattern.antalgic if subject.affected else 0.0
+    # Frontal-plane inverted pendulum (MacKinnon & Winter 1993): the foot sits half a step width
+    # beside the centre of mass, so the medial force is about m g (w / 2) / leg length.
+    pendulum = 0.5 * pattern.step_width_m / (LEG_FRACTION * subject.height_m)
     out = {}
     for side in SIDES:
         hka = subject.hka_deg[side]
@@ -71,7 +76,8 @@ def side_params(
         varus = max(0.0, -hka)
         valgus = max(0.0, hka)
         out[side] = SideParams(
-            stance_fraction=stance - (0.008 + 0.001 * severity if affected else 0.0),
+            stance_fraction=stance
+            - (0.008 + 0.001 * severity + pattern.antalgic if affected else 0.0),
             q=q * (0.75 if affected else 1.0) * rng.uniform(0.93, 1.07),
             k=(0.0 - 0.003 * severity) if affected else (0.04 if contralateral else 0.03),
             warp=0.04 + 0.004 * severity if affected else 0.0,
@@ -81,7 +87,9 @@ def side_params(
             ap_peak_bw=ap * (0.85 if affected else 1.0) * rng.uniform(0.9, 1.1),
             # Varus adds medial load; valgus removes a little (Hunt 2006: small effects).
             ml_peak_bw=float(
-                np.clip(0.055 * np.sqrt(speed / 1.3) + 0.0025 * varus - 0.0015 * valgus, 0.02, 0.14)
+                np.clip(
+                    pendulum * np.sqrt(speed / 1.3) + 0.0025 * varus - 0.0015 * valgus, 0.02, 0.14
+                )
             )
             * rng.uniform(0.9, 1.1),
             impact_bw=heel * (0.7 if affected else 1.0),
@@ -93,7 +101,7 @@ def plan_steps(
     subject: SubjectTruth, speed: float, t0: float, t1: float, rng: np.random.Generator
 ) -> Steps:
     """Heel strikes and toe offs covering [t0, t1], with 1.5 % stride-time variability."""
-    step_length = 0.366 * subject.height_m * np.sqrt(speed)
+    step_length = 0.366 * subject.height_m * np.sqrt(speed) * subject.pattern.step_length_scale
     stride = 2.0 * step_length / speed
     params = side_params(subject, speed, rng)
     first = t0 - rng.uniform(0.0, stride)
@@ -188,8 +196,17 @@ def walking_forces(
         # Treadmill COP: the foot rides backwards with the belt while the COP rolls heel to toe.
         foot_length = 0.152 * subject.height_m
         x_hs = 0.5 * steps.step_length_m
-        cx = x_hs - speed * (s * durations[idx]) + foot_length * (0.65 * s - 0.1)
-        cy = sign * (0.05 + 0.012 * (1.0 - 2.0 * s) - 0.0008 * subject.hka_deg[side])
+        # The COP rolls along the foot's long axis, which points the foot progression angle
+        # away from the walking direction (toe-out positive, lateral for both feet).
+        along = foot_length * (0.65 * s - 0.1)
+        fpa = np.radians(subject.pattern.foot_progression_deg[side])
+        cx = x_hs - speed * (s * durations[idx]) + along * np.cos(fpa)
+        cy = sign * (
+            0.5 * subject.pattern.step_width_m
+            + along * np.sin(fpa)
+            + 0.012 * (1.0 - 2.0 * s)
+            - 0.0008 * subject.hka_deg[side]
+        )
         cop[side] = np.where(on[:, None], np.stack([cx, cy], axis=1), np.nan)
         stance[side] = on
     _balance_vertical(t, grf, weight, steps.stride_time_s)

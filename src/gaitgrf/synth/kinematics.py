@@ -17,6 +17,7 @@ from scipy.interpolate import CubicSpline
 
 from gaitgrf.core.sensors import SENSOR_SITES, segment_rotation
 from gaitgrf.synth.population import SubjectTruth
+from gaitgrf.synth.variation import LEG_FRACTION, REFERENCE_STEP_WIDTH_M
 
 #: Gait-cycle percent -> degrees; 0 % is the ipsilateral heel strike, toe off near 62 %.
 KEY_POINTS: dict[tuple[str, str], list[tuple[float, float]]] = {
@@ -31,6 +32,8 @@ KEY_POINTS: dict[tuple[str, str], list[tuple[float, float]]] = {
     ("ankle", "rot"): [(0, -5), (30, -7), (50, -8), (80, -3)],
 }
 NORMATIVE_TOE_OFF = 0.62
+#: Knee flexion (deg) a stiff knee keeps near; its excursion above it is what stiffness scales.
+KNEE_FLEX_FLOOR = 4.0
 #: Winter (2009): mass fractions and centre-of-mass position from the proximal joint.
 MASS_FRACTION = {"hat": 0.678, "thigh": 0.100, "shank": 0.0465, "foot": 0.0145}
 COM_ALONG = {"thigh": 0.433, "shank": 0.433}
@@ -43,6 +46,18 @@ def _spline(joint: str, plane: str) -> CubicSpline:
     x = np.array([p for p, _ in pts] + [100.0]) / 100.0
     y = np.array([v for _, v in pts] + [pts[0][1]])
     return CubicSpline(x, y, bc_type="periodic")
+
+
+@cache
+def normative_toe_out_deg() -> float:
+    """Foot progression angle of the normative curves: mean foot yaw over 20-60 % of stance.
+
+    The curves' hip, knee and ankle rotations already turn the foot a little; a subject's own
+    angle is reached by offsets relative to this, so the curves' shapes stay normative.
+    """
+    phase = np.linspace(0.2, 0.6, 81) * NORMATIVE_TOE_OFF
+    rotation = sum(_spline(joint, "rot")(phase) for joint in ("hip", "knee", "ankle"))
+    return float(-np.mean(rotation))
 
 
 def cycle_phase(t: np.ndarray, heel: np.ndarray, toe: np.ndarray) -> np.ndarray:
@@ -82,9 +97,13 @@ def joint_angles(
 ) -> dict[tuple[str, str], np.ndarray]:
     """True joint angles (degrees) of one leg along its gait phase."""
     speed_gain = 0.8 + 0.2 * speed / 1.3
+    pattern = subject.pattern
     out = {}
     for key in KEY_POINTS:
         curve = _spline(*key)(phase)
+        if key == ("knee", "flex"):
+            # Stiff-knee gait: less flexion in loading response and in swing.
+            curve = KNEE_FLEX_FLOOR + (1.0 - pattern.stiff_knee[side]) * (curve - KNEE_FLEX_FLOOR)
         mean = float(np.mean(_spline(*key)(np.linspace(0, 1, 101))))
         gain = style.gain[key] * (speed_gain if key[1] == "flex" else 1.0)
         out[key] = mean + gain * (curve - mean) + style.offset[key]
@@ -92,17 +111,41 @@ def joint_angles(
     # Knee adduction = varus; static alignment plus a varus thrust in early stance.
     thrust = max(0.0, -hka) * 0.25 * np.exp(-(((phase - 0.15) / 0.08) ** 2))
     out[("knee", "add")] = out[("knee", "add")] - hka + thrust
+    # Toe-out beyond the curves' own: two thirds external hip rotation, one third at the ankle
+    # (tibial torsion and foot rotation), the hip being the larger source of FPA variation.
+    toe_out = pattern.foot_progression_deg[side] - normative_toe_out_deg()
+    out[("hip", "rot")] = out[("hip", "rot")] - 2.0 / 3.0 * toe_out
+    out[("ankle", "rot")] = out[("ankle", "rot")] - 1.0 / 3.0 * toe_out
+    # A wider base of support abducts the hips (feet half the extra width further out).
+    extra = 0.5 * (pattern.step_width_m - REFERENCE_STEP_WIDTH_M)
+    out[("hip", "add")] = out[("hip", "add")] - np.degrees(
+        np.arctan2(extra, LEG_FRACTION * subject.height_m)
+    )
     return out
 
 
-def pelvis_angles(phase_left: np.ndarray) -> dict[str, np.ndarray]:
-    """Anterior tilt (twice per stride), obliquity and rotation (once per stride), degrees."""
+def pelvis_angles(
+    phase_left: np.ndarray, subject: SubjectTruth | None = None
+) -> dict[str, np.ndarray]:
+    """Anterior tilt (twice per stride), obliquity and rotation (once per stride), degrees.
+
+    With a subject, also the trunk's sway relative to the pelvis: the trunk stays level against
+    the pelvic list and leans `trunk_sway_deg` over the stance limb (once per stride; more in
+    knee OA, Hunt 2008), and pitches against the pelvic tilt (once per step), so the head stays
+    steadier than the pelvis (Thorstensson 1984). The trunk carries most of the body's mass, so
+    this is what keeps a pelvis accelerometer from reading the centre of mass.
+    """
     w = 2 * np.pi * phase_left
-    return {
+    out = {
         "tilt": 10.0 + 1.5 * np.cos(2 * w),
         "obliquity": 4.0 * np.sin(w),
         "rotation": 5.0 * np.cos(w),
     }
+    if subject is not None:
+        # Positive roll leans to the right (-y); the left foot stands around phase 0.25.
+        out["trunk_roll"] = -out["obliquity"] - subject.pattern.trunk_sway_deg * np.sin(w)
+        out["trunk_pitch"] = -subject.pattern.trunk_pitch_deg * np.cos(2 * w)
+    return out
 
 
 @dataclass(frozen=True)
@@ -124,7 +167,16 @@ def body_motion(
     scale = h / 1.75
     tilt, obl, yaw = (np.radians(pelvis[k]) for k in ("tilt", "obliquity", "rotation"))
     r_pelvis = segment_rotation(tilt, obl, yaw)
-    points: dict[str, np.ndarray] = {"hat": r_pelvis @ (np.array([0.05, 0.0, 0.25]) * scale)}
+    # Head-arms-trunk centre of mass, 25 cm above the sacrum, swaying about it with the trunk.
+    still = np.zeros_like(tilt)
+    r_trunk = segment_rotation(
+        np.radians(pelvis.get("trunk_pitch", still)),
+        np.radians(pelvis.get("trunk_roll", still)),
+        still,
+    )
+    points: dict[str, np.ndarray] = {
+        "hat": r_pelvis @ r_trunk @ (np.array([0.05, 0.0, 0.25]) * scale)
+    }
     rotations = {"pelvis": r_pelvis}
     masses = {"hat": MASS_FRACTION["hat"] * subject.mass_kg}
     for side, angles in legs.items():

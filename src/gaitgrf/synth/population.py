@@ -7,11 +7,13 @@ Parameter sources are listed in docs/synthetic-cohort.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from gaitgrf.core.config import SynthConfig
+from gaitgrf.synth import variation
+from gaitgrf.synth.variation import WalkPattern
 
 GROUPS = ("healthy", "knee_oa", "post_surgery")
 
@@ -33,6 +35,8 @@ class SubjectTruth:
     alignment_recorded: bool
     speed_mps: float
     accelerometer_hz: float
+    #: Step width, toe-out, trunk sway, gait patterns (defaults: the core model's adult).
+    pattern: WalkPattern = field(default_factory=WalkPattern)
 
     @property
     def affected(self) -> str | None:
@@ -107,17 +111,24 @@ def draw_subject(index: int, cfg: SynthConfig) -> SubjectTruth:
     speed = float(np.clip(rng.normal(mean_speed, 0.12), 0.6, 1.8))
     recorded = rng.random() >= cfg.unknown_alignment_fraction
     acc_hz = float(rng.choice(np.asarray(cfg.rates.accelerometer_hz)))
+    # Ages, sizes, speed conditions and walking patterns come from streams of their own, after
+    # every draw above, so they changed none of the core draws of a subject.
+    adult = variation.Body("adult", float(np.clip(age, 18, 90)), height, mass, speed)
+    body = variation.draw_body(cfg.seed, index, group, sex, adult, cfg.variation)
+    affected = {"left": "l", "right": "r"}.get(affected_side)
+    pattern = variation.draw_pattern(cfg.seed, index, group, body, affected, cfg.variation)
     return SubjectTruth(
         subject_id=f"S{index + 1:03d}",
         index=index,
         group=group,
         sex=sex,
-        age_years=float(np.clip(age, 18, 90)),
-        mass_kg=mass,
-        height_m=height,
+        age_years=body.age_years,
+        mass_kg=body.mass_kg,
+        height_m=body.height_m,
         hka_deg=hka,
         affected_side=affected_side,
         alignment_recorded=recorded,
-        speed_mps=speed,
+        speed_mps=body.speed_mps,
         accelerometer_hz=acc_hz,
+        pattern=pattern,
     )

@@ -76,6 +76,23 @@ def _wobble(t: np.ndarray, heel: np.ndarray, amp: float, freq: float) -> np.ndar
     return envelope[:, None] * direction
 
 
+def body_accelerations(
+    t: np.ndarray, motion: kinematics.BodyMotion, forces: gait.Forces, mass: float
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Pelvis acceleration (world) and every point's acceleration relative to the pelvis.
+
+    Newton for the whole body, sum m_i (a_pelvis + a_rel_i) = GRF_l + GRF_r + m g, solved for
+    the pelvis: what the forces leave once the limbs' and the swaying trunk's (the 'hat' point)
+    own accelerations are accounted for. The heel-strike transient is left out here: the
+    decelerating shank and foot carry it.
+    """
+    dt = float(t[1] - t[0])
+    rel = {k: _second_derivative(p, dt) for k, p in motion.points.items()}
+    total = forces.grf["l"] + forces.grf["r"] - forces.impact["l"] - forces.impact["r"]
+    limbs = sum(m * rel[name] for name, m in motion.masses.items())
+    return total / mass + GRAVITY_VECTOR - limbs / mass, rel
+
+
 def _accelerometers(
     t: np.ndarray,
     motion: kinematics.BodyMotion,
@@ -85,12 +102,7 @@ def _accelerometers(
     rng: np.random.Generator,
 ) -> dict[str, np.ndarray]:
     """Specific force at every site (n x 3, sensor frame), before device effects."""
-    dt = float(t[1] - t[0])
-    mass = session.subject.mass_kg
-    rel = {k: _second_derivative(p, dt) for k, p in motion.points.items()}
-    total = forces.grf["l"] + forces.grf["r"] - forces.impact["l"] - forces.impact["r"]
-    limbs = sum(m * rel[name] for name, m in motion.masses.items())
-    pelvis = total / mass + GRAVITY_VECTOR - limbs / mass
+    pelvis, rel = body_accelerations(t, motion, forces, session.subject.mass_kg)
     world = {"pelvis": pelvis}
     for side in c.SIDES:
         shank_foot = motion.masses[f"shank_{side}"] + motion.masses[f"foot_{side}"]
@@ -211,7 +223,7 @@ def simulate_trial(
         legs = {
             s: kinematics.joint_angles(phases[s], s, subject, session.style, speed) for s in c.SIDES
         }
-        pelvis = kinematics.pelvis_angles(phases["l"])
+        pelvis = kinematics.pelvis_angles(phases["l"], subject)
         heel = steps.heel_strikes
         extra = {"speed_mps": round(speed, 4), "synthetic": _events(steps, duration)}
     else:
