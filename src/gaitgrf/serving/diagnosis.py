@@ -44,6 +44,7 @@ from gaitgrf.serving.inference import predict_trial
 from gaitgrf.serving.inputs import InferenceError, SubjectInfo
 from gaitgrf.serving.steps import (
     OUTPUT_POINTS,
+    has_plates,
     plausible_stances,
     stance_curves,
     sub_plan,
@@ -143,9 +144,7 @@ def diagnose_trial(
 ) -> Diagnosis:
     """The sources of the error on `trial`: needs force plates and the body mass."""
     cfg = cfg or ResampleConfig()
-    has_grf = c.STREAM_GRF in trial.streams and bool(
-        np.isfinite(trial.streams[c.STREAM_GRF].data).any()
-    )
+    has_grf = has_plates(trial)
     if not has_grf or subject.mass_kg is None:
         raise InferenceError(
             f"trial {trial.trial_id}: a diagnosis needs force plates and the body mass "

@@ -46,6 +46,7 @@ from gaitgrf.serving.inputs import InferenceError, SubjectInfo
 from gaitgrf.serving.steps import (
     OUTPUT_POINTS,
     Report,
+    has_plates,
     plausible_stances,
     renormalise,
     stance_curves,
@@ -207,9 +208,7 @@ def _filtered(trial: Trial, plan: Any, cfg: ResampleConfig) -> tuple[dict[str, S
     from gaitgrf.core.signal import filter_trial
 
     needed = plan.recorded_channels()
-    has_grf = c.STREAM_GRF in trial.streams and bool(
-        np.isfinite(trial.streams[c.STREAM_GRF].data).any()
-    )
+    has_grf = has_plates(trial)
     if has_grf:
         needed |= {c.grf_channel(s, ax) for s in c.SIDES for ax in c.AXES}
     filtered = filter_trial(trial, cfg.filter, needed)

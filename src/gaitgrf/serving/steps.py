@@ -33,6 +33,13 @@ OUTPUT_POINTS: Final = 101
 Report = Callable[[str], None]
 
 
+def has_plates(trial: Trial) -> bool:
+    """Whether the recording carries force-plate data (any known GRF sample)."""
+    return c.STREAM_GRF in trial.streams and bool(
+        np.isfinite(trial.streams[c.STREAM_GRF].data).any()
+    )
+
+
 def wearable_events(trial: Trial, model: WearableModel) -> Mapping[str, Events]:
     """Heel strikes and toe offs of each foot from the accelerometers alone."""
     if c.STREAM_ACC not in trial.streams:
