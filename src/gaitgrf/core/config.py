@@ -68,6 +68,10 @@ class SynthConfig(Section):
     unknown_alignment_fraction: float = Field(0.1, ge=0, le=1)
     #: Probability that an accelerometer drops out briefly (NaN run) in a trial.
     dropout_probability: float = Field(0.15, ge=0, le=1)
+    #: Share of subjects whose joint angles and accelerometers are computed from simulated
+    #: Plug-in Gait markers through the importer (as a lab recording's are) instead of the
+    #: direct sensor model; decided per subject (docs/synthetic-cohort.md, section 9).
+    marker_fraction: float = Field(0.0, ge=0, le=1)
 
     @model_validator(mode="after")
     def _check_id(self) -> SynthConfig:
