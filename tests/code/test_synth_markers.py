@@ -9,7 +9,7 @@ cohort: a mixed cohort validates, and every choice is deterministic and leaves t
 alone.
 
 Tolerances, over the first subjects' first walking trial (edges of 0.3 s left out, as the
-importer's filters and derivatives have edges there; docs/synthetic-cohort.md section 9):
+importer's filters and derivatives have edges there; docs/synthetic-cohort.md section 8):
 flexion r > 0.95, error SD < 3.5 deg, offset < 6 deg (marker placement); hip adduction r > 0.8;
 the other frontal and transverse angles only within 10 deg RMS, since without medial markers the
 segment model takes the thigh's and shank's long-axis rotation from the pelvis. Accelerometers

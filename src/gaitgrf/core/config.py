@@ -70,7 +70,7 @@ class SynthConfig(Section):
     dropout_probability: float = Field(0.15, ge=0, le=1)
     #: Share of subjects whose joint angles and accelerometers are computed from simulated
     #: Plug-in Gait markers through the importer (as a lab recording's are) instead of the
-    #: direct sensor model; decided per subject (docs/synthetic-cohort.md, section 9).
+    #: direct sensor model; decided per subject (docs/synthetic-cohort.md, section 8).
     marker_fraction: float = Field(0.0, ge=0, le=1)
 
     @model_validator(mode="after")
