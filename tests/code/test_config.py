@@ -81,6 +81,8 @@ def test_unknown_keys_are_rejected(raw: dict[str, Any], key: str) -> None:
         ({"synth": {"rates": {"force_hz": 0}}}, "synth.rates.force_hz"),
         ({"synth": {"marker_fraction": 1.5}}, "synth.marker_fraction"),
         ({"synth": {"marker_fraction": -0.1}}, "synth.marker_fraction"),
+        ({"synth": {"marker_sets": ["vicon"]}}, "synth.marker_sets"),
+        ({"synth": {"marker_sets": []}}, "synth.marker_sets"),
         ({"contract": {"rate_tolerance": 0.9}}, "contract.rate_tolerance"),
         ({"contract": {"verify_checksums": "maybe"}}, "contract.verify_checksums"),
     ],

@@ -45,16 +45,18 @@ SUBJECTS = range(4)
 EDGE_S = 0.3
 
 
-def _pair(index: int) -> tuple[SubjectSession, Trial, Trial]:
+def _pair(index: int, marker_set: str) -> tuple[SubjectSession, Trial, Trial]:
     session = open_session(draw_subject(index, BASE), BASE.seed)
     direct = simulate_trial(session, 0, "walking", "t", BASE)
-    marked = simulate_trial(session, 0, "walking", "t", MARKERS)
+    cfg = MARKERS.model_copy(update={"marker_sets": (marker_set,)})
+    marked = simulate_trial(session, 0, "walking", "t", cfg)
+    assert marked.extra["inputs"]["marker_set"] == marker_set
     return session, direct, marked
 
 
-@pytest.fixture(scope="module")
-def pairs() -> list[tuple[SubjectSession, Trial, Trial]]:
-    return [_pair(i) for i in SUBJECTS]
+@pytest.fixture(scope="module", params=[mk.PLUG_IN_GAIT, mk.OPENCAP])
+def pairs(request: pytest.FixtureRequest) -> list[tuple[SubjectSession, Trial, Trial]]:
+    return [_pair(i, request.param) for i in SUBJECTS]
 
 
 def _inner(time: np.ndarray) -> np.ndarray:
@@ -65,7 +67,7 @@ def test_marker_trials_say_so_and_keep_the_targets(pairs) -> None:
     for _, direct, marked in pairs:
         assert direct.extra["inputs"] == {"path": "sensors"}
         inputs = marked.extra["inputs"]
-        assert inputs["path"] == "markers" and inputs["marker_set"] == mk.MARKER_SET
+        assert inputs["path"] == "markers"
         assert inputs["importer"] == "gaitgrf.ingest.convert"
         # Only the inputs change: GRF and the generator's truth are the direct path's.
         np.testing.assert_array_equal(marked.streams["grf"].data, direct.streams["grf"].data)
@@ -125,20 +127,27 @@ def test_virtual_accelerometers_agree_with_the_direct_sensors(pairs) -> None:
 
 
 def _clean(placement: mk.Placement, height_m: float) -> mk.Placement:
-    """The same subject with markers exactly on their landmarks: no offset, no skin motion."""
+    """The same subject with markers exactly on their landmarks: no offset, no skin motion,
+    an average adult's joint widths (the importer's defaults at 1.75 m), measured exactly."""
+    widths = mk.typical_widths(height_m)
     return replace(
         placement,
         offset_m={k: 0 * v for k, v in placement.offset_m.items()},
         artefact={k: 0 * v for k, v in placement.artefact.items()},
-        widths_m=mk.true_widths(height_m),
+        widths_m=widths,
+        true_widths_m=widths,
     )
 
 
-@pytest.mark.parametrize("use_sacrum", [False, True])
+@pytest.mark.parametrize(
+    ("marker_set", "use_sacrum"),
+    [(mk.PLUG_IN_GAIT, False), (mk.PLUG_IN_GAIT, True), (mk.OPENCAP, False)],
+)
 def test_noise_free_markers_put_the_importers_joint_centres_on_the_generators(
-    use_sacrum: bool,
+    marker_set: str, use_sacrum: bool
 ) -> None:
-    """Harrington's hip, Plug-in Gait's knee and ankle rule read the markers back exactly."""
+    """Harrington's hip (or OpenCap's exported one), Plug-in Gait's knee and ankle rule (with
+    the lab's widths, or the importer's defaults) read the markers back."""
     subject = draw_subject(2, BASE)
     sim = _simulated(subject)
     placement = replace(
@@ -146,10 +155,14 @@ def test_noise_free_markers_put_the_importers_joint_centres_on_the_generators(
         use_sacrum=use_sacrum,
     )
     pelvis = marker_path.pelvis_path(sim, subject)
-    paths = mk.marker_paths(sim.motion, pelvis, sim.legs, subject.height_m, placement)
+    paths = mk.marker_paths(sim.motion, pelvis, sim.legs, subject.height_m, placement, marker_set)
+    assert set(paths) == set(mk.MARKER_SETS[marker_set].values()) - (
+        {"LPSI", "RPSI"} if use_sacrum else {"SACR"}
+    )
     mapping, missing = match_markers(paths)
     assert not missing
-    body = build_body(paths, mapping, placement.widths_m)
+    widths = placement.widths_m if marker_set == mk.PLUG_IN_GAIT else None
+    body = build_body(paths, mapping, widths)
     np.testing.assert_allclose(body.points["sacrum"], pelvis, atol=0.01)
     for side in c.SIDES:
         hip = pelvis + sim.motion.points[f"hip_{side}"]
@@ -213,11 +226,12 @@ def test_marker_trials_are_deterministic() -> None:
 
 MIXED = SynthConfig(
     cohort_id="mixed",
-    subjects=6,
+    subjects=8,
     walking_trials=1,
     static_trials=1,
-    trial_duration_s=5.0,
+    trial_duration_s=4.0,
     marker_fraction=0.5,
+    marker_sets=("plug_in_gait", "opencap"),
 )
 
 
@@ -228,6 +242,8 @@ def test_a_mixed_cohort_generates_and_validates(tmp_path: Path) -> None:
     trials = [read_trial(ref) for ref in cohort.trials]
     paths = {t.trial_id: t.extra["inputs"]["path"] for t in trials}
     assert set(paths.values()) == {"markers", "sensors"}
+    sets = {t.extra["inputs"].get("marker_set") for t in trials}
+    assert sets == {None, mk.PLUG_IN_GAIT, mk.OPENCAP}
     for trial in trials:  # a subject's trials all take the same path
         assert paths[trial.trial_id] == paths[f"{trial.subject_id}_walk01"]
     summary = validate_cohorts(

@@ -72,6 +72,10 @@ class SynthConfig(Section):
     #: Plug-in Gait markers through the importer (as a lab recording's are) instead of the
     #: direct sensor model; decided per subject (docs/synthetic-cohort.md, section 8).
     marker_fraction: float = Field(0.0, ge=0, le=1)
+    #: The labs' marker sets of those subjects, one drawn per subject.
+    marker_sets: tuple[Literal["plug_in_gait", "opencap"], ...] = Field(
+        ("plug_in_gait",), min_length=1
+    )
 
     @model_validator(mode="after")
     def _check_id(self) -> SynthConfig:

@@ -2,7 +2,8 @@
 
 A lab recording has markers and force plates; `gaitgrf.ingest.convert.convert_recording` turns
 its markers into joint angles (segment model) and virtual accelerometers. A subject on this path
-gets the same: the generator's segments carry Plug-in Gait markers (`synth.markers`), the pelvis
+gets the same: the generator's segments carry a lab's markers (`synth.markers`: Plug-in Gait, or
+the OpenCap set in OpenSim's Y-up lab frame, one of `synth.marker_sets` per subject), the pelvis
 travels through the lab as Newton says it must, the markers are sampled at the motion-capture
 rate, packed into an ingest `Recording` (no plates: the generator's own force plates stay the
 target) and converted by the importer itself. Its `acc` and `kin` streams replace the direct
@@ -36,11 +37,14 @@ from gaitgrf.synth.population import SubjectTruth, subject_rng
 #: Random-stream purposes of this path, far from those of `trials` and `population`.
 INPUT_PATH_PURPOSE = 101
 PLACEMENT_PURPOSE = 102
+MARKER_SET_PURPOSE = 103
 MARKER_TRIAL_BASE = 3000
 PATH_MARKERS = "markers"
 PATH_SENSORS = "sensors"
 #: Ankle height above the sole, fraction of stature (Winter 2009): puts the feet on the floor.
 ANKLE_HEIGHT_FRACTION = 0.039
+#: Heading frame -> OpenSim's lab frame (x forward, y up, z to the right), rows = lab axes.
+_OPENSIM_LAB = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,13 @@ def uses_markers(cfg: SynthConfig, subject_index: int) -> bool:
     """Whether a subject's inputs come from markers; the same answer for all its trials."""
     draw = subject_rng(cfg.seed, subject_index, INPUT_PATH_PURPOSE).random()
     return bool(draw < cfg.marker_fraction)
+
+
+def marker_set_of(cfg: SynthConfig, subject_index: int) -> str:
+    """The marker set of a marker-path subject's lab, one of `cfg.marker_sets`."""
+    sets = cfg.marker_sets
+    pick = subject_rng(cfg.seed, subject_index, MARKER_SET_PURPOSE).integers(len(sets))
+    return str(sets[int(pick)])
 
 
 def pelvis_acceleration(sim: TrialMotion, mass_kg: float) -> np.ndarray:
@@ -105,13 +116,21 @@ def lab_recording(
     duration_s: float,
     rng: np.random.Generator,
     source: str,
+    marker_set: str = mk.PLUG_IN_GAIT,
 ) -> Recording:
-    """The trial as a motion-capture system would deliver it: markers only, lab frame."""
+    """The trial as a motion-capture system would deliver it: markers only, lab frame.
+
+    A Plug-in Gait lab is z-up and records the caliper joint widths (C3D PROCESSING); an
+    OpenSim export is y-up, says so (`lab_up`, as the .trc reader does) and has no widths.
+    """
     paths = mk.marker_paths(
-        sim.motion, pelvis_path(sim, subject), sim.legs, subject.height_m, placement
+        sim.motion, pelvis_path(sim, subject), sim.legs, subject.height_m, placement, marker_set
     )
     time = np.arange(0.0, duration_s, 1.0 / rate_hz)
     sampled = mk.jitter({k: _sample(sim.t, v, time) for k, v in paths.items()}, rng)
+    opensim = marker_set == mk.OPENCAP
+    if opensim:
+        sampled = {k: v @ _OPENSIM_LAB.T for k, v in sampled.items()}
     return Recording(
         source=source,
         marker_rate_hz=rate_hz,
@@ -120,7 +139,8 @@ def lab_recording(
         plates=(),
         mass_kg=subject.mass_kg,
         height_m=subject.height_m,
-        info={"joint_widths_m": dict(placement.widths_m)},
+        lab_up=np.array([0.0, 1.0, 0.0]) if opensim else None,
+        info={} if opensim else {"joint_widths_m": dict(placement.widths_m)},
     )
 
 
@@ -133,6 +153,7 @@ def marker_inputs(
     )
     rng = subject_rng(cfg.seed, subject.index, MARKER_TRIAL_BASE + trial_index)
     duration = cfg.trial_duration_s if trial.kind == "walking" else cfg.static_duration_s
+    marker_set = marker_set_of(cfg, subject.index)
     rec = lab_recording(
         sim,
         subject,
@@ -141,6 +162,7 @@ def marker_inputs(
         duration,
         rng,
         f"synthetic:{trial.trial_id}",
+        marker_set,
     )
     imported, _, _ = convert_recording(
         rec,
@@ -156,8 +178,8 @@ def marker_inputs(
         streams[name] = imported.streams[name]
     inputs = {
         "path": PATH_MARKERS,
-        "marker_set": mk.MARKER_SET,
-        "pelvis_back_markers": "SACR" if placement.use_sacrum else "LPSI/RPSI",
+        "marker_set": marker_set,
+        "pelvis_back_markers": "SACR" if "SACR" in rec.markers else "PSIS",
         "importer": "gaitgrf.ingest.convert",
         "importer_version": IMPORTER_VERSION,
         "joint_centres": imported.extra["joint_centres"],

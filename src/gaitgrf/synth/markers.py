@@ -1,12 +1,15 @@
-"""Plug-in Gait lower-body markers on the generator's moving segments, as a lab would record them.
+"""Lab marker sets on the generator's moving segments, as a motion-capture system records them.
 
 Real recordings carry markers, not accelerometers: the importer turns markers into joint angles
 and virtual accelerometers (`gaitgrf.ingest.convert`). So that a model can train on inputs made
 the same way, the generator can put the same markers on its own segments (`BodyMotion`), move
 them through the lab with the pelvis, and hand them to the importer (`synth.marker_path`).
 
-Where the markers sit (Plug-in Gait lower body; Davis et al. 1991, Vicon Plug-in Gait Reference
-Guide), in each segment's frame (x anterior, y left, z towards proximal):
+Two marker sets (`MARKER_SETS`): Plug-in Gait lower body (Davis et al. 1991, Vicon Plug-in Gait
+Reference Guide) and the OpenCap/OpenSim set of the shared recordings (`L.ASIS`, `L_knee`,
+`L_calc`, ..., with the hip centres its pipeline exports as `L_HJC`). Both name the same
+landmarks, so the markers are placed once, under Plug-in Gait's names, and renamed per set.
+Where they sit, in each segment's frame (x anterior, y left, z towards proximal):
 
 * **LASI/RASI, LPSI/RPSI (or SACR)** on the pelvis. They are placed so that the Harrington et
   al. (2007) regression the importer uses puts the hip centre exactly on the generator's hip:
@@ -20,6 +23,8 @@ Guide), in each segment's frame (x anterior, y left, z towards proximal):
 * **LTHI / LTIB** wand markers over the lower lateral third of thigh and shank.
 * **LHEE / LTOE** on the posterior calcaneus and the second metatarsal head, at the same height
   above the sole (Plug-in Gait's instruction), so the heel-toe line is the foot's x axis.
+* OpenCap only: **L_HJC**, the hip centre its model exports (about a centimetre off the true
+  one, moving with the pelvis markers), and **L_5meta** on the fifth metatarsal head.
 
 What makes them differ from the bones (sizes in `PLACEMENT_SD_M` and `ARTEFACT_RMS_M`, sources in
 docs/synthetic-cohort.md):
@@ -43,14 +48,40 @@ from gaitgrf.core import contract as c
 from gaitgrf.core.sensors import REFERENCE_HEIGHT_M
 from gaitgrf.synth.kinematics import BodyMotion
 
-MARKER_SET = "plug_in_gait_lower_body"
+PLUG_IN_GAIT = "plug_in_gait"
+OPENCAP = "opencap"
+#: Set -> Plug-in Gait name -> the set's name. A marker a set lacks is not recorded.
+MARKER_SETS: dict[str, dict[str, str]] = {
+    PLUG_IN_GAIT: {
+        f"{b}{r}": f"{b}{r}"
+        for b in "LR"
+        for r in ("ASI", "PSI", "THI", "KNE", "TIB", "ANK", "HEE", "TOE")
+    }
+    | {"SACR": "SACR"},
+    # As spelled in the shared OpenCap trials (left "L", right "r"; hip centres "R_HJC").
+    OPENCAP: {
+        f"{b}{pig}": f"{side}{name}"
+        for b, side, hjc in (("L", "L", "L"), ("R", "r", "R"))
+        for pig, name in (
+            ("ASI", ".ASIS"),
+            ("PSI", ".PSIS"),
+            ("KNE", "_knee"),
+            ("ANK", "_ankle"),
+            ("HEE", "_calc"),
+            ("TOE", "_toe"),
+            ("MT5", "_5meta"),
+        )
+    }
+    | {"LHJC": "L_HJC", "RHJC": "R_HJC"},
+}
 #: Plug-in Gait's 14 mm markers.
 MARKER_RADIUS_M = 0.007
 #: Knee and ankle widths of a 1.75 m adult (PiG KneeWidth / AnkleWidth), scaled with height.
 KNEE_WIDTH_M = 0.100
 ANKLE_WIDTH_M = 0.070
-#: SD of the caliper measurement of a joint width.
+#: SD of the caliper measurement of a joint width; relative SD of widths between subjects.
 WIDTH_SD_M = 0.003
+WIDTH_SPREAD = 0.07
 JITTER_SD_M = 0.0003
 #: Per-subject placement SD per axis (m), by marker role.
 PLACEMENT_SD_M = {
@@ -63,6 +94,8 @@ PLACEMENT_SD_M = {
     "TOE": 0.005,
     "THI": 0.015,
     "TIB": 0.015,
+    "HJC": 0.010,
+    "MT5": 0.005,
 }
 #: RMS of the 3-D skin-artefact displacement (m) over a walking cycle, by marker role.
 ARTEFACT_RMS_M = {
@@ -75,6 +108,8 @@ ARTEFACT_RMS_M = {
     "TOE": 0.002,
     "THI": 0.010,
     "TIB": 0.006,
+    "HJC": 0.003,
+    "MT5": 0.002,
 }
 #: The joint flexions that drag each role's skin (deg; normalised by a typical walking SD).
 _DRIVERS = {
@@ -87,6 +122,8 @@ _DRIVERS = {
     "ANK": ("ankle", "knee"),
     "HEE": ("ankle",),
     "TOE": ("ankle",),
+    "HJC": ("hip",),
+    "MT5": ("ankle",),
 }
 _FLEX_SD_DEG = {"hip": 15.0, "knee": 20.0, "ankle": 8.0}
 
@@ -111,6 +148,8 @@ class Placement:
     artefact: dict[str, np.ndarray]
     #: The lab's caliper widths ('knee_l', 'ankle_r', ...; m), as C3D PROCESSING gives them.
     widths_m: dict[str, float]
+    #: The subject's own knee and ankle widths (m), which place the lateral markers.
+    true_widths_m: dict[str, float]
 
 
 def _scale(height_m: float) -> float:
@@ -135,6 +174,7 @@ def _pelvis_spots(motion: BodyMotion, height_m: float, use_sacrum: bool) -> dict
         if not use_sacrum:
             psis = np.array([0.0, sign * 0.045 * _scale(height_m), z])
             spots[f"{big}PSI"] = Spot("PSI", "pelvis", "origin", psis)
+        spots[f"{big}HJC"] = Spot("HJC", "pelvis", "origin", hips[0 if side == "l" else 1])
     if use_sacrum:
         spots["SACR"] = Spot("SACR", "pelvis", "origin", np.array([0.0, 0.0, z]))
     return spots
@@ -172,6 +212,12 @@ def _leg_spots(
         f"{big}TOE": Spot(
             "TOE", f"foot_{side}", f"ankle_{side}", np.array([0.14 * s, 0, -0.035 * s])
         ),
+        f"{big}MT5": Spot(
+            "MT5",
+            f"foot_{side}",
+            f"ankle_{side}",
+            np.array([0.115 * s, lat * 0.035 * s, -0.04 * s]),
+        ),
     }
 
 
@@ -185,8 +231,8 @@ def anatomical_spots(
     return spots
 
 
-def true_widths(height_m: float) -> dict[str, float]:
-    """The subject's knee and ankle widths (m), scaled with height."""
+def typical_widths(height_m: float) -> dict[str, float]:
+    """Knee and ankle widths (m) of an average adult of this height."""
     s = _scale(height_m)
     return {
         f"{joint}_{side}": width * s
@@ -198,8 +244,8 @@ def true_widths(height_m: float) -> dict[str, float]:
 def draw_placement(height_m: float, rng: np.random.Generator) -> Placement:
     """A subject's marker placement, artefact mixing and measured widths.
 
-    Draws the same numbers whatever the marker set variant, so choosing SACR over the PSIS
-    markers does not shift the other markers' offsets.
+    Draws the same numbers whatever the marker set, so choosing SACR over the PSIS markers,
+    or OpenCap over Plug-in Gait, does not shift the other markers' offsets.
     """
     use_sacrum = bool(rng.random() < 0.25)
     names = sorted(
@@ -212,8 +258,17 @@ def draw_placement(height_m: float, rng: np.random.Generator) -> Placement:
         offsets[name] = rng.normal(0.0, PLACEMENT_SD_M[role], 3)
         k = len(_DRIVERS[role])
         artefact[name] = rng.normal(0.0, ARTEFACT_RMS_M[role] / np.sqrt(3 * k), (k, 3))
-    widths = {k: v + float(rng.normal(0.0, WIDTH_SD_M)) for k, v in true_widths(height_m).items()}
-    return Placement(use_sacrum, offsets, artefact, widths)
+    widths = {
+        k: v + float(rng.normal(0.0, WIDTH_SD_M)) for k, v in typical_widths(height_m).items()
+    }
+    for name in ("LHJC", "LMT5", "RHJC", "RMT5"):  # after the others: their draws stay put
+        offsets[name] = rng.normal(0.0, PLACEMENT_SD_M[name[1:]], 3)
+        k = len(_DRIVERS[name[1:]])
+        artefact[name] = rng.normal(0.0, ARTEFACT_RMS_M[name[1:]] / np.sqrt(3 * k), (k, 3))
+    spread = {k: float(rng.normal(1.0, WIDTH_SPREAD)) for k in ("knee", "ankle")}
+    true = {k: v * spread[k.split("_")[0]] for k, v in typical_widths(height_m).items()}
+    measured = {k: true[k] + widths[k] - v for k, v in typical_widths(height_m).items()}
+    return Placement(use_sacrum, offsets, artefact, measured, true)
 
 
 def _artefact(
@@ -237,17 +292,21 @@ def marker_paths(
     legs: dict[str, dict[tuple[str, str], np.ndarray]],
     height_m: float,
     placement: Placement,
+    marker_set: str = PLUG_IN_GAIT,
 ) -> dict[str, np.ndarray]:
-    """Lab-frame (n, 3) trajectories of the Plug-in Gait markers, on the simulation's clock.
+    """Heading-frame (n, 3) trajectories of a marker set, named as the set names them.
 
     `pelvis_world` is the pelvis origin's path through the lab (m); everything in `motion` is
     relative to it. Placement offsets and skin artefact are added here; jitter is a property of
     the cameras and is added after sampling (`jitter`).
     """
-    widths = true_widths(height_m)
-    spots = anatomical_spots(motion, height_m, widths, placement.use_sacrum)
+    names = MARKER_SETS[marker_set]
+    use_sacrum = placement.use_sacrum and marker_set == PLUG_IN_GAIT
+    spots = anatomical_spots(motion, height_m, placement.true_widths_m, use_sacrum)
     out = {}
     for name, spot in spots.items():
+        if name not in names:
+            continue
         rot = motion.rotations[spot.segment]
         side = name[0].lower() if name != "SACR" else "l"
         local = (
@@ -256,7 +315,7 @@ def marker_paths(
             + _artefact(spot, placement.artefact[name], legs, side)
         )
         anchor = 0.0 if spot.anchor == "origin" else motion.points[spot.anchor]
-        out[name] = pelvis_world + anchor + np.einsum("nij,nj->ni", rot, local)
+        out[names[name]] = pelvis_world + anchor + np.einsum("nij,nj->ni", rot, local)
     return out
 
 
