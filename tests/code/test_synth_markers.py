@@ -10,11 +10,15 @@ alone.
 
 Tolerances, over the first subjects' first walking trial (edges of 0.3 s left out, as the
 importer's filters and derivatives have edges there; docs/synthetic-cohort.md section 8):
-flexion r > 0.95, error SD < 3.5 deg, offset < 6 deg (marker placement); hip adduction r > 0.8;
-the other frontal and transverse angles only within 10 deg RMS, since without medial markers the
-segment model takes the thigh's and shank's long-axis rotation from the pelvis. Accelerometers
-(pelvis, thighs, shanks; x and z; both through the importer's 10 Hz filter): median r > 0.9,
-each > 0.8 (skin artefact and jitter, differentiated twice, are what is left).
+flexion r > 0.95, error SD < 3.5 deg, offset < 6 deg (marker placement); hip adduction median
+r > 0.8 (each > 0.5) and within 10 deg RMS, knee adduction within 10 deg RMS, the rotations
+within 15 deg RMS, since without medial markers the segment model takes the thigh's and shank's
+long-axis rotation from the pelvis (a toe-out walker's hip rotation is not seen at all).
+Accelerometers (pelvis, thighs, shanks; x and z; both through the importer's 10 Hz filter):
+median r > 0.9, each > 0.7 (skin artefact and jitter, differentiated twice, are what is left).
+The minima leave room for subjects whose thighs turn more against the pelvis (toe-out walkers):
+the importer's knee axis is the pelvis' y axis, so its knee centres and hip adduction get worse
+with them.
 """
 
 from __future__ import annotations
@@ -79,6 +83,7 @@ def test_marker_trials_say_so_and_keep_the_targets(pairs) -> None:
 
 
 def test_joint_angles_agree_with_the_generators_truth(pairs) -> None:
+    hip_add_r = []
     for session, direct, marked in pairs:
         kd, km = direct.streams["kin"], marked.streams["kin"]
         np.testing.assert_allclose(km.time, kd.time)
@@ -96,10 +101,12 @@ def test_joint_angles_agree_with_the_generators_truth(pairs) -> None:
                     if plane == "flex":
                         assert np.corrcoef(got, truth)[0, 1] > 0.95, where
                         assert err.std() < 3.5 and abs(err.mean()) < 6.0, where
-                    elif joint == "hip" and plane == "add":
-                        assert np.corrcoef(got, truth)[0, 1] > 0.8, where
-                    else:
-                        assert np.sqrt(np.mean(err**2)) < 10.0, where
+                        continue
+                    if joint == "hip" and plane == "add":
+                        hip_add_r.append(np.corrcoef(got, truth)[0, 1])
+                    limit = 15.0 if plane == "rot" else 10.0
+                    assert np.sqrt(np.mean(err**2)) < limit, where
+    assert np.median(hip_add_r) > 0.8 and min(hip_add_r) > 0.5
 
 
 def _lowpass(x: np.ndarray, rate_hz: float) -> np.ndarray:
@@ -123,7 +130,7 @@ def test_virtual_accelerometers_agree_with_the_direct_sensors(pairs) -> None:
                 got = am.channel(c.acc_channel(loc, ax))[sel]
                 found.append(float(np.corrcoef(ref, got)[0, 1]))
     assert np.median(found) > 0.9
-    assert min(found) > 0.8
+    assert min(found) > 0.7
 
 
 def _clean(placement: mk.Placement, height_m: float) -> mk.Placement:
@@ -171,7 +178,7 @@ def test_noise_free_markers_put_the_importers_joint_centres_on_the_generators(
         for joint in ("knee", "ankle"):
             truth = pelvis + sim.motion.points[f"{joint}_{side}"]
             err = np.linalg.norm(body.points[f"{joint}_{side}"] - truth, axis=1)
-            assert np.percentile(err, 95) < 0.015, (joint, side)
+            assert np.percentile(err, 95) < 0.02, (joint, side)
 
 
 def _simulated(subject: SubjectTruth) -> marker_path.TrialMotion:
