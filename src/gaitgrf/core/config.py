@@ -118,6 +118,14 @@ class SynthConfig(Section):
     unknown_alignment_fraction: float = Field(0.1, ge=0, le=1)
     #: Probability that an accelerometer drops out briefly (NaN run) in a trial.
     dropout_probability: float = Field(0.15, ge=0, le=1)
+    #: Share of subjects whose joint angles and accelerometers are computed from simulated
+    #: Plug-in Gait markers through the importer (as a lab recording's are) instead of the
+    #: direct sensor model; decided per subject (docs/synthetic-cohort.md, section 8).
+    marker_fraction: float = Field(0.0, ge=0, le=1)
+    #: The labs' marker sets of those subjects, one drawn per subject.
+    marker_sets: tuple[Literal["plug_in_gait", "opencap"], ...] = Field(
+        ("plug_in_gait",), min_length=1
+    )
     #: Who walks how beyond the core model: ages, speeds, step width, toe-out, trunk, patterns.
     variation: VariationConfig = VariationConfig()
 

@@ -150,7 +150,11 @@ def pelvis_angles(
 
 @dataclass(frozen=True)
 class BodyMotion:
-    """Positions relative to the pelvis origin (n x 3, m) and orientations (n x 3 x 3)."""
+    """Positions relative to the pelvis origin (n x 3, m) and orientations (n x 3 x 3).
+
+    `points` holds segment centres of mass, sensor sites and the joint centres (`hip_l`,
+    `knee_l`, `ankle_l`, ...); `masses` names the points that carry mass.
+    """
 
     points: dict[str, np.ndarray]
     rotations: dict[str, np.ndarray]
@@ -202,6 +206,8 @@ def body_motion(
         points[f"thigh_{side}"] = hip + COM_ALONG["thigh"] * thigh_vec
         points[f"shank_{side}"] = knee + COM_ALONG["shank"] * shank_vec
         points[f"foot_{side}"] = ankle + r_foot @ np.array([0.25 * foot_len, 0.0, -0.04 * scale])
+        # Joint centres, for placing skin markers on the segments (synth.markers).
+        points |= {f"hip_{side}": hip, f"knee_{side}": knee, f"ankle_{side}": ankle}
         for seg, origin, vec, rot in (
             ("thigh", hip, thigh_vec, r_thigh),
             ("shank", knee, shank_vec, r_shank),

@@ -20,7 +20,7 @@ from gaitgrf.core import contract as c
 from gaitgrf.core.config import SynthConfig
 from gaitgrf.core.sensors import GRAVITY, GRAVITY_VECTOR, segment_rotation, specific_force
 from gaitgrf.io.trial_file import Stream, Trial
-from gaitgrf.synth import gait, kinematics
+from gaitgrf.synth import gait, kinematics, marker_path
 from gaitgrf.synth.population import SubjectTruth, subject_rng
 
 #: Random-stream purposes, so that each property of a subject is stable across trials.
@@ -242,7 +242,9 @@ def simulate_trial(
     }
     number = trial_index + 1 if walking else trial_index - cfg.walking_trials + 1
     trial_id = f"{subject.subject_id}_{'walk' if walking else 'static'}{number:02d}"
-    return Trial(trial_id, subject.subject_id, cohort_id, kind, streams, extra)
+    trial = Trial(trial_id, subject.subject_id, cohort_id, kind, streams, extra)
+    sim = marker_path.TrialMotion(t, motion, forces, legs, speed if walking else 0.0)
+    return marker_path.choose_inputs(trial, sim, subject, cfg, trial_index)
 
 
 def _standing_angles(
