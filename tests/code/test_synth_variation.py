@@ -16,8 +16,9 @@ from gaitgrf.core import contract as c
 from gaitgrf.core.config import SynthConfig, VariationConfig
 from gaitgrf.core.sensors import GRAVITY, GRAVITY_VECTOR, segment_angles
 from gaitgrf.synth import gait, kinematics
+from gaitgrf.synth.newton import body_accelerations
 from gaitgrf.synth.population import SubjectTruth, draw_subject
-from gaitgrf.synth.trials import body_accelerations, open_session, simulate_trial
+from gaitgrf.synth.trials import open_session, simulate_trial
 from gaitgrf.synth.variation import WalkPattern
 
 OFF = VariationConfig(

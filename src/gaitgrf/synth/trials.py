@@ -18,9 +18,10 @@ from scipy.signal import butter, sosfiltfilt
 
 from gaitgrf.core import contract as c
 from gaitgrf.core.config import SynthConfig
-from gaitgrf.core.sensors import GRAVITY, GRAVITY_VECTOR, segment_rotation, specific_force
+from gaitgrf.core.sensors import GRAVITY, segment_rotation, specific_force
 from gaitgrf.io.trial_file import Stream, Trial
 from gaitgrf.synth import gait, kinematics, marker_path
+from gaitgrf.synth.newton import body_accelerations
 from gaitgrf.synth.population import SubjectTruth, subject_rng
 
 #: Random-stream purposes, so that each property of a subject is stable across trials.
@@ -63,10 +64,6 @@ def open_session(subject: SubjectTruth, seed: int) -> SubjectSession:
     return SubjectSession(subject, style, mounts, offsets, wobble)
 
 
-def _second_derivative(x: np.ndarray, dt: float) -> np.ndarray:
-    return np.gradient(np.gradient(x, dt, axis=0), dt, axis=0)
-
-
 def _wobble(t: np.ndarray, heel: np.ndarray, amp: float, freq: float) -> np.ndarray:
     """Soft-tissue oscillation of a skin-mounted sensor after each heel strike (n x 3)."""
     k = np.searchsorted(heel, t, side="right") - 1
@@ -74,23 +71,6 @@ def _wobble(t: np.ndarray, heel: np.ndarray, amp: float, freq: float) -> np.ndar
     envelope = amp * np.exp(-dt / 0.04) * np.sin(2 * np.pi * freq * dt)
     direction = np.array([0.8, 0.5, 0.3]) / np.linalg.norm([0.8, 0.5, 0.3])
     return envelope[:, None] * direction
-
-
-def body_accelerations(
-    t: np.ndarray, motion: kinematics.BodyMotion, forces: gait.Forces, mass: float
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Pelvis acceleration (world) and every point's acceleration relative to the pelvis.
-
-    Newton for the whole body, sum m_i (a_pelvis + a_rel_i) = GRF_l + GRF_r + m g, solved for
-    the pelvis: what the forces leave once the limbs' and the swaying trunk's (the 'hat' point)
-    own accelerations are accounted for. The heel-strike transient is left out here: the
-    decelerating shank and foot carry it.
-    """
-    dt = float(t[1] - t[0])
-    rel = {k: _second_derivative(p, dt) for k, p in motion.points.items()}
-    total = forces.grf["l"] + forces.grf["r"] - forces.impact["l"] - forces.impact["r"]
-    limbs = sum(m * rel[name] for name, m in motion.masses.items())
-    return total / mass + GRAVITY_VECTOR - limbs / mass, rel
 
 
 def _accelerometers(
