@@ -24,7 +24,6 @@ from scipy.signal import detrend
 
 from gaitgrf.core import contract as c
 from gaitgrf.core.config import SynthConfig
-from gaitgrf.core.sensors import GRAVITY_VECTOR
 from gaitgrf.ingest.convert import IMPORTER_VERSION, convert_recording
 from gaitgrf.ingest.formats.recording import Recording
 from gaitgrf.ingest.options import ImportOptions
@@ -32,6 +31,7 @@ from gaitgrf.io.trial_file import Trial
 from gaitgrf.synth import markers as mk
 from gaitgrf.synth.gait import Forces
 from gaitgrf.synth.kinematics import BodyMotion
+from gaitgrf.synth.newton import body_accelerations
 from gaitgrf.synth.population import SubjectTruth, subject_rng
 
 #: Random-stream purposes of this path, far from those of `trials` and `population`.
@@ -72,19 +72,9 @@ def marker_set_of(cfg: SynthConfig, subject_index: int) -> str:
 
 
 def pelvis_acceleration(sim: TrialMotion, mass_kg: float) -> np.ndarray:
-    """World acceleration of the pelvis (n, 3): what Newton leaves after the limbs.
-
-    The same balance as the direct sensor model (`trials._accelerometers`):
-    sum m_i a_i = GRF_l + GRF_r + m g, the heel-strike impact carried by shank and foot.
-    """
-    dt = float(sim.t[1] - sim.t[0])
-    f = sim.forces
-    total = f.grf["l"] + f.grf["r"] - f.impact["l"] - f.impact["r"]
-    limbs = sum(
-        m * np.gradient(np.gradient(sim.motion.points[name], dt, axis=0), dt, axis=0)
-        for name, m in sim.motion.masses.items()
-    )
-    return np.asarray(total / mass_kg + GRAVITY_VECTOR - limbs / mass_kg)
+    """World acceleration of the pelvis (n, 3): what Newton leaves after the limbs
+    (`synth.newton.body_accelerations`, the balance the direct sensor model uses too)."""
+    return np.asarray(body_accelerations(sim.t, sim.motion, sim.forces, mass_kg)[0])
 
 
 def pelvis_path(sim: TrialMotion, subject: SubjectTruth) -> np.ndarray:
