@@ -137,3 +137,26 @@ def test_imported_real_cohort_goes_through_repro(project: Path, tmp_path: Path) 
     promotion = json.loads((project / "reports" / "promotion.json").read_text())
     assert promotion["promoted"] is True
     assert "up to date" in dvc(project, "status")
+    _real_cohort_as_external(project)
+
+
+def _real_cohort_as_external(project: Path) -> None:
+    """The same project, the lab cohort marked external: trained on synthetic walkers only,
+    tested on the lab's, per cohort, in an ordinary `dvc repro` (issue 14, section 4)."""
+    import yaml
+
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["tune"]["external_cohorts"] = [REAL]
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = dvc(project, "repro")
+    assert "Running stage 'evaluate'" in out
+    report = (project / "reports" / "evaluation.md").read_text()
+    assert "## Per cohort" in report and f"### {REAL} (external): 4 subjects" in report
+    assert "physics (Newton + Ren split, no learning)" in report
+    metrics = json.loads((project / "reports" / "evaluation" / "metrics.json").read_text())
+    assert metrics["cohorts"][REAL]["external"] is True
+    assert metrics["physics_baseline"]["available"] is True
+    for arch in TINY_MODELS:
+        summary = project / "data" / "tuned" / f"{arch}__base" / "summary.json"
+        study = json.loads(summary.read_text())
+        assert not any(s.startswith(f"{REAL}/") for s in study["subjects"]["tuning"])
