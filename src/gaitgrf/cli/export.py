@@ -10,8 +10,8 @@ import typer
 from rich.markup import escape
 
 from gaitgrf.cli.errors import ErrorGroup
-from gaitgrf.cli.options import ModelOption, ParamsOption, TrustModelOption, read_params
-from gaitgrf.cli.output import console, err_console, warn_trusted
+from gaitgrf.cli.options import ModelOption, ParamsOption, TrustModelOption, load_model, read_params
+from gaitgrf.cli.output import console, err_console
 
 app = typer.Typer(
     cls=ErrorGroup,
@@ -37,17 +37,11 @@ def export_onnx_command(
     params: ParamsOption = None,
 ) -> None:
     """Write the model as ONNX taking raw inputs (normalisation inside), checked against PyTorch."""
-    import os
 
-    from gaitgrf.runtime import tracking_uri
-    from gaitgrf.serving.inputs import load_predictor
     from gaitgrf.serving.onnx_export import export_onnx
 
     cfg = read_params(params)
-    with err_console.status(f"loading model {escape(model)}"):
-        predictor = load_predictor(
-            model, tracking_uri(cfg, os.environ), trust=trust_model, warn=warn_trusted
-        )
+    predictor = load_model(model, cfg, trust_model)
     with err_console.status("exporting") as status:
         result = export_onnx(
             predictor,

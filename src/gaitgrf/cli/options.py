@@ -13,6 +13,7 @@ import typer
 
 if TYPE_CHECKING:
     from gaitgrf.core.config import Params
+    from gaitgrf.predictor import GrfPredictor
 
 ParamsOption = Annotated[
     Path | None,
@@ -56,3 +57,20 @@ def workers() -> int:
     import os
 
     return max(1, os.cpu_count() or 1)
+
+
+def load_model(model: str, cfg: Params, trust_model: bool) -> GrfPredictor:
+    """The model a command names (`--model`), resolved against the project's tracking store
+    (`runtime.tracking_uri`), with a spinner; an untrusted source warns on stderr."""
+    import os
+
+    from rich.markup import escape
+
+    from gaitgrf.cli.output import err_console, warn_trusted
+    from gaitgrf.runtime import tracking_uri
+    from gaitgrf.serving.inputs import load_predictor
+
+    with err_console.status(f"loading model {escape(model)}"):
+        return load_predictor(
+            model, tracking_uri(cfg, os.environ), trust=trust_model, warn=warn_trusted
+        )

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from gaitgrf.cli.options import ModelOption, ParamsOption, TrustModelOption, read_params
-from gaitgrf.cli.output import console, err_console, warn_trusted
+from gaitgrf.cli.options import ModelOption, ParamsOption, TrustModelOption, load_model, read_params
+from gaitgrf.cli.output import console, err_console
 
 if TYPE_CHECKING:
     from gaitgrf.core.config import Params
@@ -109,18 +109,13 @@ def _predict_recording(
     diagnose: bool = False,
 ) -> None:
     """Load the model, read the recording, predict, write the outputs, print the summary."""
-    import os
 
-    from gaitgrf.runtime import tracking_uri
     from gaitgrf.serving.inference import predict_trial
-    from gaitgrf.serving.inputs import load_predictor, read_input
+    from gaitgrf.serving.inputs import read_input
     from gaitgrf.serving.outputs import summary_lines, write_outputs
 
     start = time.perf_counter()
-    with err_console.status(f"loading model {escape(model)}"):
-        predictor = load_predictor(
-            model, tracking_uri(cfg, os.environ), trust=trust_model, warn=warn_trusted
-        )
+    predictor = load_model(model, cfg, trust_model)
     with err_console.status(f"reading {escape(str(recording))}"):
         loaded = read_input(recording, given)
     subject = given.merged(loaded.subject)
@@ -193,19 +188,13 @@ def transfer(
     the wearable event errors (docs/inference.md, "Diagnosis"). A recording that fails becomes a
     row with its reason.
     """
-    import os
 
-    from gaitgrf.runtime import tracking_uri
-    from gaitgrf.serving.inputs import load_predictor
     from gaitgrf.serving.transfer import markdown, read_recording_list
     from gaitgrf.serving.transfer import transfer as run_transfer
 
     cfg = read_params(params)
     listed = read_recording_list(recordings, root)
-    with err_console.status(f"loading model {escape(model)}"):
-        predictor = load_predictor(
-            model, tracking_uri(cfg, os.environ), trust=trust_model, warn=warn_trusted
-        )
+    predictor = load_model(model, cfg, trust_model)
     with err_console.status("diagnosing") as status:
         results = run_transfer(
             predictor,
