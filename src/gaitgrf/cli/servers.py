@@ -31,7 +31,13 @@ def ui(
     uri = tracking_uri(cfg, os.environ)
     storage = storage_url(cfg, os.environ)
     # Stores travel in the environment and a private file, never on a command line (`ps`).
-    env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": uri}
+    # MLflow >= 3.x also starts a job runner with a dozen huey consumers (~250 MB each) for
+    # server-side jobs gaitgrf never submits; they made `ui` slow to stop and could outlive it.
+    env = {
+        **os.environ,
+        "MLFLOW_BACKEND_STORE_URI": uri,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
     with Supervisor(stop_timeout_s=20) as servers, tempfile.TemporaryDirectory() as private:
         servers.start(
             [
