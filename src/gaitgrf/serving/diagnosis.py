@@ -28,7 +28,7 @@ from gaitgrf.core import contract as c
 from gaitgrf.core.config import ResampleConfig
 from gaitgrf.core.samples import TARGETS
 from gaitgrf.core.sensors import GRAVITY
-from gaitgrf.core.signal import common_time_base, filter_trial
+from gaitgrf.core.signal import common_time_base
 from gaitgrf.io.trial_file import Trial
 from gaitgrf.physics import stream as physics
 from gaitgrf.pipeline.evaluate.metrics import component_metrics
@@ -36,14 +36,13 @@ from gaitgrf.pipeline.resample.events import (
     KINDS,
     force_plate_events,
     match_times,
-    stance_limits,
-    wearable_pairs,
 )
 from gaitgrf.pipeline.resample.wearable import DEFAULT_WEARABLE_MODEL, WearableModel
 from gaitgrf.serving.inference import predict_trial
 from gaitgrf.serving.inputs import InferenceError, SubjectInfo
 from gaitgrf.serving.steps import (
     OUTPUT_POINTS,
+    filtered_streams,
     has_plates,
     plausible_stances,
     stance_curves,
@@ -167,16 +166,6 @@ def diagnose_trial(
     )
 
 
-def _filtered_with_physics(
-    trial: Trial, plan: Any, events: Mapping[str, Any], cfg: ResampleConfig
-) -> dict[str, Any]:
-    needed = plan.recorded_channels() | {c.grf_channel(s, ax) for s in c.SIDES for ax in c.AXES}
-    filtered = filter_trial(trial, cfg.filter, needed)
-    if plan.physics:
-        filtered = physics.with_physics(filtered, wearable_pairs(events), stance_limits(cfg.events))
-    return filtered
-
-
 def _span(trial: Trial, cfg: ResampleConfig) -> tuple[float, float]:
     grid = common_time_base(trial, cfg.rate_hz)
     return (float(grid[0]), float(grid[-1])) if grid.size else (0.0, -1.0)
@@ -192,7 +181,7 @@ def _physics_row(
 ) -> ErrorRow:
     """The Newton baseline against the plates on the steps `stances` that lie on a plate."""
     plan = sub_plan(trial, physics.sample_channel_names())
-    filtered = _filtered_with_physics(trial, plan, events, cfg)
+    filtered, _ = filtered_streams(trial, plan, cfg, events)
     block = stance_curves(
         filtered, stances, plan, mass_kg * GRAVITY, OUTPUT_POINTS, _span(trial, cfg)
     )
@@ -230,7 +219,7 @@ def _input_shift(
 ) -> tuple[ChannelShift, ...]:
     """Per model input channel, the recording's wearable steps against the training set."""
     plan = sub_plan(trial, predictor.channels)
-    filtered = zero_grf(trial, _filtered_with_physics(trial, plan, events, cfg))
+    filtered = zero_grf(trial, filtered_streams(trial, plan, cfg, events)[0])
     block = stance_curves(filtered, stances, plan, 1.0, OUTPUT_POINTS, _span(trial, cfg))
     if len(block) == 0:
         return ()

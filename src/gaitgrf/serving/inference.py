@@ -34,19 +34,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gaitgrf.core import contract as c
 from gaitgrf.core.config import ResampleConfig
 from gaitgrf.core.samples import TARGETS
 from gaitgrf.core.sensors import GRAVITY
 from gaitgrf.io.trial_file import Stream, Trial
-from gaitgrf.physics.stream import with_physics
-from gaitgrf.pipeline.resample.events import stance_limits, wearable_pairs
 from gaitgrf.pipeline.resample.wearable import DEFAULT_WEARABLE_MODEL, WearableModel
 from gaitgrf.serving.inputs import InferenceError, SubjectInfo
 from gaitgrf.serving.steps import (
     OUTPUT_POINTS,
     Report,
-    has_plates,
+    filtered_streams,
     plausible_stances,
     renormalise,
     stance_curves,
@@ -152,9 +149,7 @@ def predict_trial(
     counts = {s: int(v.shape[0]) for s, v in stances.items()}
     say(f"steps from the wearables: {counts['l']} left, {counts['r']} right")
     plan = sub_plan(trial, predictor.channels)
-    filtered, has_grf = _filtered(trial, plan, cfg)
-    if plan.physics:
-        filtered = with_physics(filtered, wearable_pairs(events), stance_limits(cfg.events))
+    filtered, has_grf = filtered_streams(trial, plan, cfg, events)
     inputs_only = zero_grf(trial, filtered)
     grid = common_time_base(trial, cfg.rate_hz)
     if grid.size < 2:
@@ -200,19 +195,6 @@ def _check_predictable(predictor: GrfPredictor, trial: Trial) -> None:
         )
     if predictor.layout not in ("stance", "window"):
         raise InferenceError(f"model layout {predictor.layout!r} is not stance or window")
-
-
-def _filtered(trial: Trial, plan: Any, cfg: ResampleConfig) -> tuple[dict[str, Stream], bool]:
-    """The trial's streams filtered as the pipeline filters them, reduced to the model's inputs
-    (and the GRF when the recording has force plates); and whether it has them."""
-    from gaitgrf.core.signal import filter_trial
-
-    needed = plan.recorded_channels()
-    has_grf = has_plates(trial)
-    if has_grf:
-        needed |= {c.grf_channel(s, ax) for s in c.SIDES for ax in c.AXES}
-    filtered = filter_trial(trial, cfg.filter, needed)
-    return filtered, has_grf
 
 
 def _predicted_forces(

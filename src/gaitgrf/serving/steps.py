@@ -75,6 +75,26 @@ def wearable_stances(trial: Trial, model: WearableModel, cfg: ResampleConfig) ->
     return plausible_stances(wearable_events(trial, model), cfg)
 
 
+def filtered_streams(
+    trial: Trial, plan: Any, cfg: ResampleConfig, events: Mapping[str, Events]
+) -> tuple[dict[str, Stream], bool]:
+    """The trial's streams filtered as the pipeline filters them, reduced to the plan's inputs
+    (and the GRF when the recording has force plates), plus the physics stream when the plan
+    uses it (split by the wearable `events`); and whether the recording has plates."""
+    from gaitgrf.core.signal import filter_trial
+    from gaitgrf.physics.stream import with_physics
+    from gaitgrf.pipeline.resample.events import stance_limits, wearable_pairs
+
+    needed = plan.recorded_channels()
+    plates = has_plates(trial)
+    if plates:
+        needed |= {c.grf_channel(s, ax) for s in c.SIDES for ax in c.AXES}
+    filtered = filter_trial(trial, cfg.filter, needed)
+    if plan.physics:
+        filtered = with_physics(filtered, wearable_pairs(events), stance_limits(cfg.events))
+    return filtered, plates
+
+
 def sub_plan(trial: Trial, channels: tuple[str, ...]) -> Any:
     """The pipeline's input plan for this trial, reduced to the model's channels in its order."""
     from gaitgrf.pipeline.resample.segmentation import InputPlan, input_plan

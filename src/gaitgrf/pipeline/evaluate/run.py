@@ -171,7 +171,7 @@ def evaluate_studies(
             f"{result.pooled['vertical_r']:.3f} ({result.profile['parameters']:,} parameters)"
         )
         results.append(result)
-        if "physics_baseline" not in context:
+        if not baseline:  # the same samples for every study: scored once
             baseline = physics_baseline(artifacts.resampled_set(cfg.layout), samples, idx)
         context = {
             "physics_baseline": baseline,
