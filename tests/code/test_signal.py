@@ -23,6 +23,7 @@ from gaitgrf.core.signal import (
     uniform_grid,
 )
 from gaitgrf.io.trial_file import Stream, Trial
+from gaitgrf.physics.stream import with_physics
 from gaitgrf.pipeline.resample.events import force_plate_events
 from gaitgrf.pipeline.resample.segmentation import input_plan, stance_samples
 
@@ -162,9 +163,13 @@ def test_targets_scale_with_one_over_body_mass_exactly(mass, factor):
     tr = trial(200.0, 3.0)
     plan = input_plan(c.REQUIRED_ACC_CHANNELS + c.REQUIRED_ANGLE_CHANNELS)
     stances = {"l": np.array([[0.5, 1.1], [1.6, 2.2]]), "r": np.array([[1.0, 1.7]])}
-    a = stance_samples(tr.streams, stances, plan, mass * GRAVITY, 101)
-    b = stance_samples(tr.streams, stances, plan, mass * factor * GRAVITY, 101)
-    assert len(a) == 3
+    assert plan.physics  # acc + angles allow the Newton estimate: the stream must be added
+    streams = with_physics(
+        tr.streams, {s: (v[:, 0], v[:, 1]) for s, v in stances.items()}, (0.2, 2.0)
+    )
+    a = stance_samples(streams, stances, plan, mass * GRAVITY, 101)
+    b = stance_samples(streams, stances, plan, mass * factor * GRAVITY, 101)
+    assert len(a) == 3 and a.dropped == 0
     np.testing.assert_array_equal(a.inputs, b.inputs)
     np.testing.assert_allclose(
         b.targets.astype(np.float64) * factor, a.targets, rtol=2e-6, atol=1e-30
@@ -172,6 +177,15 @@ def test_targets_scale_with_one_over_body_mass_exactly(mass, factor):
 
 
 # --- examples ------------------------------------------------------------------------------
+def test_stance_samples_refuse_a_plan_channel_no_stream_holds():
+    """A physics plan without its stream once read uninitialised memory (NaN by chance)."""
+    tr = trial(200.0, 3.0)
+    plan = input_plan(c.REQUIRED_ACC_CHANNELS + c.REQUIRED_ANGLE_CHANNELS)
+    stances = {"l": np.array([[0.5, 1.1]]), "r": np.empty((0, 2))}
+    with pytest.raises(KeyError, match="physics_"):
+        stance_samples(tr.streams, stances, plan, 700.0, 101)
+
+
 def test_lowpass_matches_scipy_sosfiltfilt():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(500, 3))

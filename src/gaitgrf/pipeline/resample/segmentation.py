@@ -200,7 +200,15 @@ def _concat(blocks: Sequence[SampleBlock], channels: int, points: int) -> Sample
 
 
 def _gather(streams: Mapping[str, Stream], names: Sequence[str], times: np.ndarray) -> np.ndarray:
-    """Channels `names` (from whichever stream holds each) interpolated at `times`: (n x len)."""
+    """Channels `names` (from whichever stream holds each) interpolated at `times`: (n x len).
+
+    A name no stream holds is a caller's error (e.g. a physics plan without `with_physics`):
+    it is refused, never left as uninitialised memory that may or may not read as NaN.
+    """
+    held = {ch for stream in streams.values() for ch in stream.channels}
+    missing = [n for n in names if n not in held]
+    if missing:
+        raise KeyError(f"no stream holds channel(s) {', '.join(missing)}")
     out = np.empty((times.size, len(names)))
     for stream in streams.values():
         position = {ch: j for j, ch in enumerate(stream.channels)}
