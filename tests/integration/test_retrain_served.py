@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ import pytest
 from gaitgrf.core.config import SynthConfig
 from gaitgrf.synth import generate_cohort
 from tests.support.projects import COPIED_TREES, TINY_SYNTH, write_tiny_project
-from tests.support.servers import free_port, kill_processes_in, stop_group
+from tests.support.servers import free_port, kill_processes_in, port_answers, stop_group
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +86,11 @@ def test_dropped_cohort_is_added_and_retrained(project: Path) -> None:
     finally:
         stop_group(proc, signal.SIGINT, 60)
         log.close()
+        # Checked before the clean-up below, which would hide a server that outlived serve.
+        server_left = port_answers(port)
         kill_processes_in(project)
+    assert proc.returncode == 0, (project / "serve.log").read_text()[-3000:]
+    assert not server_left, (project / "serve.log").read_text()[-3000:]
     outcome = json.loads(outcome_file.read_text())
     assert outcome["trigger"] == "event" and outcome["cohort"] == "clinic-b"
     assert "validate" in outcome["stages"] and "promote" in outcome["stages"]
@@ -105,5 +108,3 @@ def test_dropped_cohort_is_added_and_retrained(project: Path) -> None:
     assert head.startswith("Add cohort clinic-b")
     assert not (project / "data" / "incoming" / "clinic-b").exists()  # parked in .done/
     assert list((project / "data" / "incoming" / ".done").glob("clinic-b-*"))
-    with socket.socket() as sock:  # the server is gone
-        assert sock.connect_ex(("127.0.0.1", port)) != 0

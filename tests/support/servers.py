@@ -28,6 +28,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def port_answers(port: int) -> bool:
+    """Whether anything accepts a connection on 127.0.0.1:`port`."""
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def is_up(url: str) -> bool:
     """`url` answers HTTP 200 within 2 s."""
     try:

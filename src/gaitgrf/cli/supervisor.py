@@ -121,10 +121,25 @@ class Supervisor:
                 _signal_group(proc.pid, signal.SIGKILL)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=5)
+            for proc in order:
+                _wait_group_gone(proc.pid, timeout_s=5)
 
     def exited_early(self, clean: tuple[int | None, ...]) -> bool:
         """Whether a process ended with a code outside `clean` (its own crash, not our stop)."""
         return any(p.returncode not in clean for p in self.procs)
+
+
+def _wait_group_gone(pgid: int, timeout_s: float) -> None:
+    """Wait until no process of group `pgid` is left, so that when the command returns its
+    servers' ports are closed (a killed child reparented to init can outlive its leader by a
+    moment on a loaded machine)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.05)
 
 
 def _terminate_as_interrupt(signum: int, frame: object) -> None:
