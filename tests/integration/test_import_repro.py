@@ -147,9 +147,17 @@ def _real_cohort_as_external(project: Path) -> None:
 
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["tune"]["external_cohorts"] = [REAL]
+    # ... and fine-tuned to: the tiny synthetic model adapted with leave-one-subject-out folds.
+    params["adapt"].update(cohorts=[REAL], start=f"{TINY_MODELS[0]}__base", folds=4, epochs=2)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = dvc(project, "repro")
-    assert "Running stage 'evaluate'" in out
+    assert "Running stage 'evaluate'" in out and "Running stage 'adapt'" in out
+    adaptation = (project / "reports" / "adaptation.md").read_text()
+    assert f"## {REAL}" in adaptation and "4 subjects" in adaptation and "4 folds" in adaptation
+    adapted = json.loads((project / "reports" / "adaptation" / "metrics.json").read_text())
+    arms = adapted[REAL]
+    assert set(arms) == {"none", "fine_tuned", "scratch"}
+    assert all(np.isfinite(arm["vertical_rrmse"]) for arm in arms.values())
     report = (project / "reports" / "evaluation.md").read_text()
     assert "## Per cohort" in report and f"### {REAL} (external): 4 subjects" in report
     assert "physics (Newton + Ren split, no learning)" in report

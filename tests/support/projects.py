@@ -54,7 +54,8 @@ TINY_BUDGET = {
     "max_refit_samples": 64,
 }
 MODEL_STAGES = sorted(
-    [f"tune@{a}-{c}" for a in TINY_MODELS for c in ("base", "subject")] + ["evaluate", "promote"]
+    [f"tune@{a}-{c}" for a in TINY_MODELS for c in ("base", "subject")]
+    + ["evaluate", "promote", "adapt"]
 )
 
 

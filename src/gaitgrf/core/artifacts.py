@@ -120,3 +120,11 @@ class Artifacts:
 
     def promotion_report(self) -> Path:
         return self.reports / "promotion.json"
+
+    # --- adapt ----------------------------------------------------------------------------------
+    def adaptation_report(self) -> Path:
+        return self.reports / "adaptation.md"
+
+    def adaptation_dir(self) -> Path:
+        """The adaptation's metrics.json and per-subject table."""
+        return self.reports / "adaptation"

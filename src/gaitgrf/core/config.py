@@ -7,8 +7,9 @@ read the YAML file.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -16,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gaitgrf.core import contract as c
 from gaitgrf.core.cron import check_cron
 from gaitgrf.core.errors import GaitGrfError
+
+#: A study's name, `<architecture>__<condition>` (`pipeline.tune.study.study_name`).
+STUDY_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_]*__[a-z][a-z0-9_]*$")
 
 
 class Section(BaseModel):
@@ -453,6 +457,33 @@ class EvaluateConfig(Section):
     alpha: float = Field(0.05, gt=0, lt=1)
 
 
+class AdaptConfig(Section):
+    """Fine-tuning a trained model to real cohorts, subject-wise in each (docs/adaptation.md)."""
+
+    #: External cohorts (`tune.external_cohorts`) to adapt to; empty: the stage reports none.
+    cohorts: tuple[str, ...] = ()
+    #: The model to start from: a study `<arch>__<condition>` (its tuned bundle) or a registry
+    #: URI such as `models:/gaitgrf@champion`.
+    start: str = "bilstm__base"
+    #: k of GroupKFold over each cohort's subjects (at most its number of subjects).
+    folds: int = Field(5, ge=2)
+    #: Epochs of the fine-tuning and of the from-scratch model it is compared with.
+    epochs: int = Field(20, ge=1)
+    #: Fine-tuning learning rate = the start model's learning rate x this.
+    lr_factor: float = Field(0.1, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> AdaptConfig:
+        bad = [i for i in self.cohorts if not c.COHORT_ID_PATTERN.match(i)]
+        if bad:
+            raise ValueError(f"cohorts {bad} must match {c.COHORT_ID_PATTERN.pattern}")
+        if not (self.start.startswith("models:/") or STUDY_PATTERN.match(self.start)):
+            raise ValueError(
+                f"start {self.start!r} is neither a study <arch>__<condition> nor models:/..."
+            )
+        return self
+
+
 class PromoteConfig(Section):
     """When the challenger replaces the champion (docs/promotion.md)."""
 
@@ -493,7 +524,18 @@ class Params(Section):
     runner: RunnerConfig = RunnerConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     promote: PromoteConfig = PromoteConfig()
+    adapt: AdaptConfig = AdaptConfig()
     retrain: RetrainConfig = RetrainConfig()
+
+    @model_validator(mode="after")
+    def _adapted_cohorts_are_external(self) -> Params:
+        # A cohort the start model was tuned on would leak its subjects into every test fold.
+        inside = [i for i in self.adapt.cohorts if i not in self.tune.external_cohorts]
+        if inside:
+            raise ValueError(
+                f"adapt.cohorts {inside} must also be in tune.external_cohorts (never tuned on)"
+            )
+        return self
 
 
 class ConfigError(GaitGrfError):

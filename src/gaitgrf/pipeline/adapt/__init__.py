@@ -1,0 +1,1 @@
+"""Adapting a trained model to real cohorts (fine-tuning), judged subject-wise."""
