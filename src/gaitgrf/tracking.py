@@ -9,7 +9,10 @@ Experiment layout (docs/tuning.md, "MLflow layout"):
 * `gaitgrf-tuning`: one parent run per study (`<arch>__<condition>`), a child run per Optuna
   trial and a child `refit` run that owns the logged model;
 * `gaitgrf-evaluation`: one run per refit model on the held-out test subjects plus one
-  `comparison` run with the report, the tables and the plots.
+  `comparison` run with the report, the tables and the plots;
+* `gaitgrf-retraining`: one run per retrain (gaitgrf.pipeline.retrain).
+
+`gaitgrf ui` prints a link to each one's runs table (`runs_table_url`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ if TYPE_CHECKING:
 
 TUNING_EXPERIMENT: Final = "gaitgrf-tuning"
 EVALUATION_EXPERIMENT: Final = "gaitgrf-evaluation"
+RETRAIN_EXPERIMENT: Final = "gaitgrf-retraining"
+#: Every experiment gaitgrf writes, in the order `gaitgrf ui` lists them.
+PROJECT_EXPERIMENTS: Final = (TUNING_EXPERIMENT, EVALUATION_EXPERIMENT, RETRAIN_EXPERIMENT)
 PARENT_TAG: Final = "mlflow.parentRunId"
 #: Tag prefix of everything gaitgrf writes (`gaitgrf.study`, `gaitgrf.data_version`, ...).
 TAG: Final = "gaitgrf."
@@ -77,6 +83,41 @@ def fluent_uris(uri: str) -> Iterator[None]:
 def sqlite_uri(path: Path) -> str:
     """SQLite URI with an absolute path: stages run from different working directories."""
     return f"sqlite:///{path.resolve()}"
+
+
+def runs_table_url(ui_url: str, experiment_id: str) -> str:
+    """The MLflow UI page that shows an experiment's runs table, whatever the experiment's kind.
+
+    MLflow 3.17 opens `#/experiments/<id>` on the page of the kind it infers for the experiment,
+    often the GenAI one (traces, evaluations), where gaitgrf's runs are one click away at best.
+    The UI's `runs` tab has a route of its own (`/experiments/:experimentId/runs` under its hash
+    router; a test reads it from the installed UI bundle) that always opens the classic table.
+    """
+    return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs"
+
+
+def project_experiment_ids(tracking_uri: str) -> dict[str, str]:
+    """Name -> id of the `PROJECT_EXPERIMENTS` that exist (and are not deleted) in a store.
+
+    Creates nothing: an SQLite file that does not exist yet holds none, and opening it would
+    create it (with MLflow's migrations) only to find that out. An MLflow server (http URI) is
+    not asked: its UI is the server itself, and an unreachable one would stall on retries.
+    """
+    sqlite_file = tracking_uri.removeprefix("sqlite:///")
+    if tracking_uri.startswith(("http://", "https://")) or (
+        sqlite_file != tracking_uri and not Path(sqlite_file).is_file()
+    ):
+        return {}
+    from mlflow.entities import LifecycleStage
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    found = {}
+    for name in PROJECT_EXPERIMENTS:
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None and experiment.lifecycle_stage == LifecycleStage.ACTIVE:
+            found[name] = str(experiment.experiment_id)
+    return found
 
 
 class Tracker:

@@ -3,19 +3,22 @@
 This module builds `app` (the console entry point `gaitgrf.cli:app`) from one module per command
 group. Heavy libraries (pandas, pyarrow, DVC, torch...) are imported inside the commands so that
 `gaitgrf --help` stays fast. A `GaitGrfError` is shown as one red line and its hint, with exit
-code 1, never as a traceback (errors.py).
+code 1, never as a traceback (errors.py). Every command runs with telemetry off (environment.py),
+set by the entry callback `main`.
 
 Commands are registered here, in the order `gaitgrf --help` lists them.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
 
 from gaitgrf import __version__
 from gaitgrf.cli import cohort, data, export, pipeline, predict, registry, servers, weights
+from gaitgrf.cli.environment import telemetry_off
 from gaitgrf.cli.errors import ErrorGroup
 from gaitgrf.cli.output import console
 
@@ -43,6 +46,8 @@ def main(
     ] = False,
 ) -> None:
     """gaitgrf: predict walking ground reaction forces from wearables."""
+    # Here, before any command, not at import: the command and all it starts inherit it.
+    telemetry_off(os.environ)
 
 
 app.command()(pipeline.prepare)

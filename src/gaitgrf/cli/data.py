@@ -39,14 +39,17 @@ def bootstrap(params: ParamsOption = None) -> None:
 
 def synth(
     subjects: Annotated[
-        int | None, typer.Option(help="Number of subjects [default: synth.subjects].")
+        int | None, typer.Option(help="Number of subjects.", show_default="synth.subjects")
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed [default: synth.seed].")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed.", show_default="synth.seed")
+    ] = None,
     out: Annotated[
-        Path | None, typer.Option(help="Cohort folder to write [default: <paths.raw>/<cohort id>].")
+        Path | None,
+        typer.Option(help="Cohort folder to write.", show_default="<paths.raw>/<cohort id>"),
     ] = None,
     cohort_id: Annotated[
-        str | None, typer.Option(help="Cohort id [default: synth.cohort_id].")
+        str | None, typer.Option(help="Cohort id.", show_default="synth.cohort_id")
     ] = None,
     params: ParamsOption = None,
 ) -> None:

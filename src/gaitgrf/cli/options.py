@@ -19,7 +19,8 @@ ParamsOption = Annotated[
     Path | None,
     typer.Option(
         "--params",
-        help="Params file (default: params.yaml when present, else the built-in defaults).",
+        help="Params file.",
+        show_default="params.yaml when present, else the built-in defaults",
         dir_okay=False,
     ),
 ]

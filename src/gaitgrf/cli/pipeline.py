@@ -34,7 +34,9 @@ def prepare(params: ParamsOption = None) -> None:
 
 
 def repro(
-    stage: Annotated[str | None, typer.Argument(help="Stage to reproduce (default: all).")] = None,
+    stage: Annotated[
+        str | None, typer.Argument(help="Stage to reproduce.", show_default="all")
+    ] = None,
 ) -> None:
     """`dvc repro` with the project's environment: runs only what changed."""
     run_tool(
@@ -46,10 +48,10 @@ def repro(
 
 def tune(
     arch: Annotated[
-        str | None, typer.Argument(help="Architecture to tune (default: every one in params).")
+        str | None, typer.Argument(help="Architecture to tune.", show_default="every one in params")
     ] = None,
     condition: Annotated[
-        str | None, typer.Option(help="Feature condition (default: every one in params).")
+        str | None, typer.Option(help="Feature condition.", show_default="every one in params")
     ] = None,
     params: ParamsOption = None,
     worker: Annotated[

@@ -46,7 +46,7 @@ def predict(
         ),
     ] = None,
     subject_id: Annotated[
-        str | None, typer.Option(help="Row of the subjects file [default: its only row].")
+        str | None, typer.Option(help="Row of the subjects file.", show_default="its only row")
     ] = None,
     mass_kg: Annotated[
         float | None, typer.Option(help="Body mass, kg (forces in N; error against plates).")
@@ -175,7 +175,9 @@ def transfer(
     root: Annotated[
         Path | None,
         typer.Option(
-            help="Folder the recordings lie under [default: the list's folder].", file_okay=False
+            help="Folder the recordings lie under.",
+            show_default="the list's folder",
+            file_okay=False,
         ),
     ] = None,
     model: ModelOption = "models:/gaitgrf@champion",

@@ -26,10 +26,12 @@ def ui(
     import tempfile
 
     from gaitgrf.runtime import redact, storage_url, tracking_uri
+    from gaitgrf.tracking import project_experiment_ids
 
     cfg = read_params(params)
     uri = tracking_uri(cfg, os.environ)
     storage = storage_url(cfg, os.environ)
+    experiments = project_experiment_ids(uri)  # before the server opens (or migrates) the store
     # Stores travel in the environment and a private file, never on a command line (`ps`).
     # MLflow >= 3.x also starts a job runner with a dozen huey consumers (~250 MB each) for
     # server-side jobs gaitgrf never submits; they made `ui` slow to stop and could outlive it.
@@ -55,7 +57,7 @@ def ui(
             env=env,
         )
         console.print(f"MLflow UI:        http://127.0.0.1:{port}  ({escape(redact(uri))})")
-        console.print(f"  runs:           http://127.0.0.1:{port}/#/experiments")
+        _print_runs_tables(f"http://127.0.0.1:{port}", experiments)
         dashboard = shutil.which("optuna-dashboard", path=str(Path(sys.executable).parent))
         if dashboard:
             from gaitgrf.pipeline.tune.study import open_storage
@@ -82,6 +84,18 @@ def ui(
         servers.run()
     if servers.exited_early(clean=(0, -15, -9, None)):
         raise PipelineError("a UI server exited early", hint="is the port already in use?")
+
+
+def _print_runs_tables(ui_url: str, experiments: dict[str, str]) -> None:
+    """A direct link to each project experiment's runs table: MLflow 3.17 opens an experiment
+    on its GenAI page, where gaitgrf's runs are not shown (tracking.runs_table_url)."""
+    from gaitgrf.tracking import runs_table_url
+
+    console.print(f"  experiments:    {ui_url}/#/experiments")
+    for name, experiment_id in experiments.items():
+        console.print(f"  runs table:     {runs_table_url(ui_url, experiment_id)}  ({name})")
+    if not experiments:
+        console.print("  runs tables:    no gaitgrf experiment yet (the tune stages create them)")
 
 
 def _dashboard_config(folder: Path, storage: str) -> Path:

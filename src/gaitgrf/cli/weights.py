@@ -30,8 +30,9 @@ DirOption = Annotated[
     Path | None,
     typer.Option(
         "--dir",
-        help="Checkpoint folder [default: models.pretrained.weights_dir, else torch's hub cache "
-        "($TORCH_HOME/hub/checkpoints)].",
+        help="Checkpoint folder.",
+        show_default="models.pretrained.weights_dir, else torch's hub cache "
+        "$TORCH_HOME/hub/checkpoints",
         file_okay=False,
     ),
 ]

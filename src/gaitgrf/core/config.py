@@ -539,7 +539,10 @@ class Params(Section):
 
 
 class ConfigError(GaitGrfError):
-    hint = "compare with params.yaml in the repository: every key, its default and what it means"
+    hint = (
+        "docs/configuration.md lists every section and key with its allowed values and an "
+        "example; params.yaml in the repository writes each one out with its default"
+    )
 
 
 def parse_params(raw: dict[str, Any], *, source: str = "params") -> Params:

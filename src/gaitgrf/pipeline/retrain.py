@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from gaitgrf.core.artifacts import Artifacts
+from gaitgrf.tracking import RETRAIN_EXPERIMENT
 
 if TYPE_CHECKING:
     from gaitgrf.core.config import Params
     from gaitgrf.ingest.intake import Added
 
-RETRAIN_EXPERIMENT: Final = "gaitgrf-retraining"
 STATE_FILE: Final = ".watcher.json"
 
 
