@@ -13,6 +13,7 @@ import pandas as pd
 from gaitgrf.core.samples import TARGETS
 from gaitgrf.pipeline.evaluate.metrics import PEAKS, PRIMARY, ModelResult
 from gaitgrf.pipeline.evaluate.physics_row import physics_line
+from gaitgrf.pipeline.evaluate.stats import verdict
 from gaitgrf.training.splits import cohort_of
 
 
@@ -128,6 +129,30 @@ def _peak_lines(table: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _effect_lines(effects: Mapping[str, Mapping[str, Any]], alpha: float) -> list[str]:
+    """The feature-effect table: a two-sided test, so its verdict names harm as well as help
+    (a significant harm read "no" when the column was a yes/no "helps")."""
+    lines = [
+        "## Do subject features help? (paired, per test subject)",
+        "",
+        "Difference = rRMSE mean with subject features - without (negative: they help). "
+        f"Wilcoxon signed-rank test, rank-biserial effect size, bootstrap {1 - alpha:.0%} CI of "
+        f"the mean. Verdict: *helps* / *hurts* when p < {alpha:g} and the mean difference is "
+        "negative / positive, else *no evidence* either way.",
+        "",
+        f"| architecture | subjects | mean diff | {1 - alpha:.0%} CI | p | effect size | verdict |",
+        "|---|---:|---:|---|---:|---:|---|",
+    ]
+    for arch, eff in effects.items():
+        ci = eff.get("ci")
+        ci_text = f"[{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "-"
+        lines.append(
+            f"| {arch} | {eff['subjects']} | {fmt(eff['mean_diff'], 2)} | {ci_text} | "
+            f"{fmt(eff['p_value'])} | {fmt(eff['effect_size'], 2)} | {verdict(eff)} |"
+        )
+    return lines
+
+
 def markdown_report(
     table: pd.DataFrame,
     effects: Mapping[str, Mapping[str, Any]],
@@ -161,25 +186,8 @@ def markdown_report(
     if "physics_baseline" in context:
         lines += physics_line(context["physics_baseline"], fmt)
     lines += _peak_lines(table)
-    lines += [
-        "",
-        *context.get("cohort_lines", ()),
-        "## Do subject features help? (paired, per test subject)",
-        "",
-        "Difference = rRMSE mean with subject features - without (negative: they help). "
-        "Wilcoxon signed-rank test, rank-biserial effect size, bootstrap 95% CI of the mean.",
-        "",
-        "| architecture | subjects | mean diff | 95% CI | p | effect size | helps |",
-        "|---|---:|---:|---|---:|---:|---|",
-    ]
-    for arch, eff in effects.items():
-        ci = eff.get("ci")
-        ci_text = f"[{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "-"
-        lines.append(
-            f"| {arch} | {eff['subjects']} | {fmt(eff['mean_diff'], 2)} | {ci_text} | "
-            f"{fmt(eff['p_value'])} | {fmt(eff['effect_size'], 2)} | "
-            f"{'yes' if eff['helps'] else 'no'} |"
-        )
+    lines += ["", *context.get("cohort_lines", ())]
+    lines += _effect_lines(effects, float(context.get("alpha", 0.05)))
     lines += ["", "## Across architectures (Friedman test per condition)", ""]
     for condition, test in friedman_tests.items():
         if test.get("p_value") is None:

@@ -90,6 +90,7 @@ def write_outputs(
     order = list(zip(table["architecture"], table["condition"], strict=True))
     context = {
         **context,
+        "alpha": alpha,
         "budget_lines": budget_lines(results),
         "cohort_lines": cohort_markdown(by_cohort, order, external),
     }

@@ -7,7 +7,7 @@ difference), and across architectures with a Friedman test per condition (docs/e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,10 @@ def paired_comparison(
 
     Difference = subject - base (negative: the features help). Wilcoxon signed-rank (two-sided),
     matched-pairs rank-biserial correlation (-1: every subject improves), and a percentile
-    bootstrap CI of the mean difference.
+    bootstrap CI of the mean difference. `helps` / `hurts`: the two-sided test rejects "no
+    difference" at `alpha` and the mean difference is below / above zero; both False is no
+    evidence either way (`verdict`). A two-sided test answers both directions: a significant
+    harm is a finding, not the absence of help.
     """
     from scipy import stats
 
@@ -32,7 +35,14 @@ def paired_comparison(
     n = diff.size
     out: dict[str, Any] = {"subjects": int(n), "mean_diff": float(diff.mean()) if n else None}
     if n < 2 or np.allclose(diff, 0):
-        return {**out, "p_value": None, "effect_size": None, "ci": None, "helps": False}
+        return {
+            **out,
+            "p_value": None,
+            "effect_size": None,
+            "ci": None,
+            "helps": False,
+            "hurts": False,
+        }
     p_value = float(stats.wilcoxon(diff, zero_method="wilcox").pvalue)
     nonzero = diff[diff != 0]
     ranks = stats.rankdata(np.abs(nonzero))
@@ -47,7 +57,17 @@ def paired_comparison(
         "effect_size": effect,
         "ci": ci,
         "helps": bool(diff.mean() < 0 and p_value < alpha),
+        "hurts": bool(diff.mean() > 0 and p_value < alpha),
     }
+
+
+def verdict(effect: Mapping[str, Any]) -> str:
+    """What a `paired_comparison` says of the subject features, in the report's words."""
+    if effect.get("helps"):
+        return "helps"
+    if effect.get("hurts"):
+        return "hurts"
+    return "no evidence"
 
 
 def friedman(table: pd.DataFrame) -> dict[str, Any]:
