@@ -130,6 +130,23 @@ def test_changed_budget_archives_old_trials(tmp_path: Path) -> None:
     assert len(_trials(tmp_path)) == 1
 
 
+def test_trials_name_their_objective_and_link_their_mlflow_runs(tmp_path: Path) -> None:
+    """The study's one value is named like the MLflow metric, and each trial records the id of
+    its MLflow child run (docs/tuning.md, "MLflow layout")."""
+    tracker = Tracker(sqlite_uri(tmp_path / "mlflow.db"), tmp_path / "artifacts")
+    _study(tmp_path, config(n_trials=2, epochs=1), tracker)
+    study = optuna.load_study(study_name="mlp__subject", storage=sqlite_uri(tmp_path / "optuna.db"))
+    assert study.metric_names == ["cv_val_loss"]
+    assert ("value", "cv_val_loss") in study.trials_dataframe(multi_index=True).columns
+    trials = study.get_trials()
+    assert len(trials) == 2
+    for trial in trials:
+        run = tracker.client.get_run(trial.user_attrs["mlflow_run_id"])
+        assert run.data.tags["gaitgrf.role"] == "trial"
+        assert run.data.tags["gaitgrf.trial"] == str(trial.number)
+        assert run.data.metrics["cv_val_loss"] == pytest.approx(trial.value)
+
+
 def test_study_tracks_trials_and_logs_a_loadable_model(tmp_path: Path) -> None:
     tracker = Tracker(sqlite_uri(tmp_path / "mlflow.db"), tmp_path / "artifacts")
     summary = _study(tmp_path, config(n_trials=2), tracker)

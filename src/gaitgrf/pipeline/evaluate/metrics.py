@@ -9,7 +9,9 @@ test samples (docs/evaluation.md):
   peak (maximum of the first / second half of stance), anterior braking (minimum of the first
   half) and propulsive (maximum of the second half) peaks.
 The primary metric is `rrmse_mean`, the mean rRMSE of the three components: lower is better and
-the medio-lateral force, the hardest, weighs as much as the others.
+the medio-lateral force, the hardest, weighs as much as the others. Because the rRMSE
+denominator includes the predicted range, it saturates for a model that diverged: such a model
+is flagged (`divergence.py`) and not ranked.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from gaitgrf.core.samples import TARGETS
+from gaitgrf.pipeline.evaluate.divergence import divergence
 from gaitgrf.training.splits import cohort_of
 
 if TYPE_CHECKING:
@@ -135,6 +138,9 @@ class ModelResult:
     summary: dict[str, Any]
     #: Cohort -> every metric pooled over that cohort's test samples (`pooled` is all of them).
     cohorts: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: Why the model counts as diverged on the test samples (`divergence.py`), None if not:
+    #: a diverged model is listed, never ranked, tested or plotted.
+    diverged: str | None = None
 
 
 def evaluate_model(
@@ -160,4 +166,5 @@ def evaluate_model(
         groups=groups,
         summary=dict(summary),
         cohorts=per_cohort(groups, targets, predicted, stance=stance),
+        diverged=divergence(targets, predicted),
     )

@@ -11,27 +11,41 @@ import numpy as np
 import pandas as pd
 
 from gaitgrf.core.samples import TARGETS
+from gaitgrf.pipeline.evaluate.divergence import diverged_lines
 from gaitgrf.pipeline.evaluate.metrics import PEAKS, PRIMARY, ModelResult
 from gaitgrf.pipeline.evaluate.physics_row import physics_line
+from gaitgrf.pipeline.evaluate.stats import verdict
 from gaitgrf.training.splits import cohort_of
 
 
 # --- tables ------------------------------------------------------------------------------------
 def ranking(results: Sequence[ModelResult]) -> pd.DataFrame:
-    """The comparison table, best first (primary metric on the test subjects)."""
+    """The comparison table: converged models best first (primary metric on the test
+    subjects), then the diverged ones without a rank (`diverged` says why, `divergence.py`):
+    a diverged model's rRMSE saturates and would rank it above converged ones."""
     rows = []
     for res in results:
         row: dict[str, Any] = {
             "architecture": res.architecture,
             "condition": res.condition,
+            "diverged": res.diverged or "",
             "cv_val_loss": res.cv_val_loss,
             **res.pooled,
             **res.profile,
         }
         rows.append(row)
-    table = pd.DataFrame(rows).sort_values(PRIMARY, kind="stable").reset_index(drop=True)
-    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    table = pd.DataFrame(rows)
+    ok = table["diverged"] == ""
+    ranked = table[ok].sort_values(PRIMARY, kind="stable")
+    table = pd.concat([ranked, table[~ok]], ignore_index=True)
+    ranks = [*range(1, len(ranked) + 1), *[None] * int((~ok).sum())]
+    table.insert(0, "rank", pd.Series(ranks, index=table.index, dtype="Int64"))
     return table
+
+
+def ranked_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `ranking` that have a rank: what the report's tables and the plots show."""
+    return table[table["rank"].notna()]
 
 
 def long_metrics(results: Sequence[ModelResult]) -> pd.DataFrame:
@@ -60,8 +74,41 @@ def long_metrics(results: Sequence[ModelResult]) -> pd.DataFrame:
 
 
 # --- report ------------------------------------------------------------------------------------
+def _budget_text(summary: Mapping[str, Any]) -> str:
+    """One study's trial/epoch budget in words (`tune.budget` with its `tune.overrides`)."""
+    budget = summary.get("budget", {})
+    folds, used = summary.get("folds"), budget.get("folds_used")
+    if used is None:
+        on = f"all {folds} folds" if folds is not None else "every fold"
+    else:
+        on = f"{used} of {folds} folds" if folds is not None else f"{used} fold(s)"
+    cap = budget.get("max_train_samples")
+    return (
+        f"{budget.get('n_trials', '?')} trial(s) x {budget.get('epochs', '?')} epoch(s) on "
+        f"{on}, {cap if cap is not None else 'all'} training samples per fold"
+    )
+
+
 def budget_lines(results: Sequence[ModelResult]) -> list[str]:
-    """The report header's account of what each study ran, and any study a wall clock cut."""
+    """The report header's account of what each study ran, and any study a wall clock cut.
+
+    The budget decides how far a model could get (one epoch of a 24 M-parameter backbone is
+    not its best), so the header says it beside the ranks: grouped, as most studies share it.
+    """
+    by_budget: dict[str, list[str]] = {}
+    for res in results:
+        by_budget.setdefault(_budget_text(res.summary), []).append(res.study)
+    lines = [
+        "Tuning budget (`tune.budget`, `tune.overrides`): "
+        + "; ".join(f"{text}: {', '.join(studies)}" for text, studies in by_budget.items())
+        + ".",
+        "",
+    ]
+    return lines + _trial_lines(results)
+
+
+def _trial_lines(results: Sequence[ModelResult]) -> list[str]:
+    """Trials each study ran against its budget, and the studies a wall-clock limit cut."""
     parts, cut = [], []
     for res in results:
         trials = res.summary.get("trials", {})
@@ -128,6 +175,30 @@ def _peak_lines(table: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _effect_lines(effects: Mapping[str, Mapping[str, Any]], alpha: float) -> list[str]:
+    """The feature-effect table: a two-sided test, so its verdict names harm as well as help
+    (a significant harm read "no" when the column was a yes/no "helps")."""
+    lines = [
+        "## Do subject features help? (paired, per test subject)",
+        "",
+        "Difference = rRMSE mean with subject features - without (negative: they help). "
+        f"Wilcoxon signed-rank test, rank-biserial effect size, bootstrap {1 - alpha:.0%} CI of "
+        f"the mean. Verdict: *helps* / *hurts* when p < {alpha:g} and the mean difference is "
+        "negative / positive, else *no evidence* either way.",
+        "",
+        f"| architecture | subjects | mean diff | {1 - alpha:.0%} CI | p | effect size | verdict |",
+        "|---|---:|---:|---|---:|---:|---|",
+    ]
+    for arch, eff in effects.items():
+        ci = eff.get("ci")
+        ci_text = f"[{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "-"
+        lines.append(
+            f"| {arch} | {eff['subjects']} | {fmt(eff['mean_diff'], 2)} | {ci_text} | "
+            f"{fmt(eff['p_value'])} | {fmt(eff['effect_size'], 2)} | {verdict(eff)} |"
+        )
+    return lines
+
+
 def markdown_report(
     table: pd.DataFrame,
     effects: Mapping[str, Mapping[str, Any]],
@@ -151,7 +222,7 @@ def markdown_report(
         "parameters | latency ms |",
         "|---:|---|---|---:|---|---|---|---:|---:|---:|---:|",
     ]
-    for row in table.to_dict("records"):
+    for row in ranked_rows(table).to_dict("records"):
         comps = " | ".join(f"{fmt(row[f'{n}_r'])} / {fmt(row[f'{n}_rrmse'], 1)}" for n in TARGETS)
         lines.append(
             f"| {row['rank']} | {row['architecture']} | {row['condition']} | "
@@ -160,26 +231,10 @@ def markdown_report(
         )
     if "physics_baseline" in context:
         lines += physics_line(context["physics_baseline"], fmt)
-    lines += _peak_lines(table)
-    lines += [
-        "",
-        *context.get("cohort_lines", ()),
-        "## Do subject features help? (paired, per test subject)",
-        "",
-        "Difference = rRMSE mean with subject features - without (negative: they help). "
-        "Wilcoxon signed-rank test, rank-biserial effect size, bootstrap 95% CI of the mean.",
-        "",
-        "| architecture | subjects | mean diff | 95% CI | p | effect size | helps |",
-        "|---|---:|---:|---|---:|---:|---|",
-    ]
-    for arch, eff in effects.items():
-        ci = eff.get("ci")
-        ci_text = f"[{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "-"
-        lines.append(
-            f"| {arch} | {eff['subjects']} | {fmt(eff['mean_diff'], 2)} | {ci_text} | "
-            f"{fmt(eff['p_value'])} | {fmt(eff['effect_size'], 2)} | "
-            f"{'yes' if eff['helps'] else 'no'} |"
-        )
+    lines += diverged_lines(table)
+    lines += _peak_lines(ranked_rows(table))
+    lines += ["", *context.get("cohort_lines", ())]
+    lines += _effect_lines(effects, float(context.get("alpha", 0.05)))
     lines += ["", "## Across architectures (Friedman test per condition)", ""]
     for condition, test in friedman_tests.items():
         if test.get("p_value") is None:

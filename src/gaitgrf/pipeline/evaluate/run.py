@@ -24,6 +24,7 @@ from gaitgrf.pipeline.evaluate.cohorts import (
     cohort_metrics_json,
     cohort_table,
 )
+from gaitgrf.pipeline.evaluate.divergence import converged
 from gaitgrf.pipeline.evaluate.metrics import PRIMARY, ModelResult, evaluate_model
 from gaitgrf.pipeline.evaluate.physics_row import physics_baseline
 from gaitgrf.pipeline.evaluate.report import (
@@ -32,6 +33,7 @@ from gaitgrf.pipeline.evaluate.report import (
     markdown_report,
     plot_bars,
     plot_curves,
+    ranked_rows,
     ranking,
 )
 from gaitgrf.pipeline.evaluate.stats import feature_effects, friedman_by_condition
@@ -52,46 +54,40 @@ def write_outputs(
     bootstrap: int,
     alpha: float,
 ) -> dict[str, Any]:
-    """Write the report, CSVs, plots and DVC metrics; return the metrics dict."""
+    """Write the report, CSVs, plots and DVC metrics; return the metrics dict.
+
+    Diverged models (`divergence.py`) are in the CSVs and listed in the report, but kept out of
+    the ranks, the statistics, the per-cohort tables and the plots: their saturated rRMSE would
+    rank them above converged models and their errors would set the charts' scales.
+    """
     if not results:
         raise EvaluationError("no tuned model to evaluate")
+    kept = converged(results)
+    if not kept:
+        raise EvaluationError(
+            "every model diverged on the test subjects, nothing to compare: "
+            + "; ".join(f"{r.study}: {r.diverged}" for r in results)
+        )
     out_dir, report_path = artifacts.evaluation_dir(), artifacts.evaluation_report()
     out_dir.mkdir(parents=True, exist_ok=True)
     table = ranking(results)
     effects = feature_effects(results, bootstrap=bootstrap, alpha=alpha)
-    tests = friedman_by_condition(results)
+    tests = friedman_by_condition(kept)
     external = list(context.get("external_cohorts") or [])
-    by_cohort = cohort_table(results, external)
     table.to_csv(out_dir / "ranking.csv", index=False)
     pd.concat([long_metrics(results), cohort_long(results)], ignore_index=True).to_csv(
         out_dir / "metrics.csv", index=False
     )
-    plots = out_dir / "plots"
-    plots.mkdir(parents=True, exist_ok=True)
-    table[["architecture", "condition", PRIMARY]].assign(
-        model=table["architecture"] + "/" + table["condition"]
-    ).to_csv(plots / "scores.csv", index=False)
-    best = min(results, key=lambda r: r.pooled[PRIMARY])
-    by_subject = best.subjects[PRIMARY].sort_values()
-    plot_curves(
-        best,
-        str(by_subject.index[0]),
-        plots / "curves_best_subject.png",
-        f"{best.study}: best test subject {by_subject.index[0]}",
-    )
-    plot_curves(
-        best,
-        str(by_subject.index[-1]),
-        plots / "curves_worst_subject.png",
-        f"{best.study}: worst test subject {by_subject.index[-1]}",
-    )
-    plot_bars(table, plots / "architectures.png")
+    best = min(kept, key=lambda r: r.pooled[PRIMARY])
+    _write_plots(ranked_rows(table), best, out_dir / "plots")
     report_path.parent.mkdir(parents=True, exist_ok=True)
-    order = list(zip(table["architecture"], table["condition"], strict=True))
+    ranked = ranked_rows(table)
+    order = list(zip(ranked["architecture"], ranked["condition"], strict=True))
     context = {
         **context,
+        "alpha": alpha,
         "budget_lines": budget_lines(results),
-        "cohort_lines": cohort_markdown(by_cohort, order, external),
+        "cohort_lines": cohort_markdown(cohort_table(kept, external), order, external),
     }
     report_path.write_text(markdown_report(table, effects, tests, context))
     metrics = {
@@ -100,6 +96,7 @@ def write_outputs(
             r.study: {k: round(v, 5) for k, v in r.pooled.items() if np.isfinite(v)}
             for r in results
         },
+        "diverged": [r.study for r in results if r.diverged is not None],
         "cohorts": cohort_metrics_json(results, external),
         "physics_baseline": {
             k: round(v, 5) if isinstance(v, float) else v
@@ -111,6 +108,24 @@ def write_outputs(
     }
     artifacts.evaluation_metrics().write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def _write_plots(ranked: pd.DataFrame, best: ModelResult, plots: Path) -> None:
+    """The DVC bar plot's table, the bar chart (ranked models only: their scale) and the best
+    model's curves on its best and worst test subject."""
+    plots.mkdir(parents=True, exist_ok=True)
+    ranked[["architecture", "condition", PRIMARY]].assign(
+        model=ranked["architecture"] + "/" + ranked["condition"]
+    ).to_csv(plots / "scores.csv", index=False)
+    by_subject = best.subjects[PRIMARY].sort_values()
+    for which, subject in (("best", by_subject.index[0]), ("worst", by_subject.index[-1])):
+        plot_curves(
+            best,
+            str(subject),
+            plots / f"curves_{which}_subject.png",
+            f"{best.study}: {which} test subject {subject}",
+        )
+    plot_bars(ranked, plots / "architectures.png")
 
 
 # --- loading the tuned models ------------------------------------------------------------------
@@ -169,6 +184,7 @@ def evaluate_studies(
         log(
             f"{study}: {PRIMARY} {result.pooled[PRIMARY]:.2f} %, vertical r "
             f"{result.pooled['vertical_r']:.3f} ({result.profile['parameters']:,} parameters)"
+            + (f"; DIVERGED, not ranked: {result.diverged}" if result.diverged else "")
         )
         results.append(result)
         if not baseline:  # the same samples for every study: scored once
@@ -206,6 +222,7 @@ def log_to_mlflow(
                 "gaitgrf.architecture": res.architecture,
                 "gaitgrf.condition": res.condition,
                 "gaitgrf.refit_run": str((res.summary.get("mlflow") or {}).get("refit_run_id")),
+                **({"gaitgrf.diverged": res.diverged} if res.diverged else {}),
             },
         )
         tracker.log_params(run, {"architecture": res.architecture, "condition": res.condition})

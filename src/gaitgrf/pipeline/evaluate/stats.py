@@ -7,13 +7,22 @@ difference), and across architectures with a Friedman test per condition (docs/e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
 from gaitgrf.pipeline.evaluate.metrics import PRIMARY, ModelResult
+
+#: A comparison without a test: no p-value, effect size or CI, neither verdict.
+_UNTESTED: Final = {
+    "p_value": None,
+    "effect_size": None,
+    "ci": None,
+    "helps": False,
+    "hurts": False,
+}
 
 
 def paired_comparison(
@@ -23,7 +32,10 @@ def paired_comparison(
 
     Difference = subject - base (negative: the features help). Wilcoxon signed-rank (two-sided),
     matched-pairs rank-biserial correlation (-1: every subject improves), and a percentile
-    bootstrap CI of the mean difference.
+    bootstrap CI of the mean difference. `helps` / `hurts`: the two-sided test rejects "no
+    difference" at `alpha` and the mean difference is below / above zero; both False is no
+    evidence either way (`verdict`). A two-sided test answers both directions: a significant
+    harm is a finding, not the absence of help.
     """
     from scipy import stats
 
@@ -32,7 +44,7 @@ def paired_comparison(
     n = diff.size
     out: dict[str, Any] = {"subjects": int(n), "mean_diff": float(diff.mean()) if n else None}
     if n < 2 or np.allclose(diff, 0):
-        return {**out, "p_value": None, "effect_size": None, "ci": None, "helps": False}
+        return {**out, **_UNTESTED}
     p_value = float(stats.wilcoxon(diff, zero_method="wilcox").pvalue)
     nonzero = diff[diff != 0]
     ranks = stats.rankdata(np.abs(nonzero))
@@ -47,7 +59,19 @@ def paired_comparison(
         "effect_size": effect,
         "ci": ci,
         "helps": bool(diff.mean() < 0 and p_value < alpha),
+        "hurts": bool(diff.mean() > 0 and p_value < alpha),
     }
+
+
+def verdict(effect: Mapping[str, Any]) -> str:
+    """What a `paired_comparison` says of the subject features, in the report's words."""
+    if effect.get("diverged"):
+        return "not tested (a model diverged)"
+    if effect.get("helps"):
+        return "helps"
+    if effect.get("hurts"):
+        return "hurts"
+    return "no evidence"
 
 
 def friedman(table: pd.DataFrame) -> dict[str, Any]:
@@ -70,16 +94,20 @@ def friedman(table: pd.DataFrame) -> dict[str, Any]:
 def feature_effects(
     results: Sequence[ModelResult], *, bootstrap: int, alpha: float
 ) -> dict[str, dict[str, Any]]:
+    """`paired_comparison` per architecture with both conditions. A pair with a diverged model
+    (`divergence.py`) is not tested: the diverged side's errors would decide the test alone."""
     by_key = {(r.architecture, r.condition): r for r in results}
     out = {}
     for arch in dict.fromkeys(r.architecture for r in results):
-        if (arch, "base") in by_key and (arch, "subject") in by_key:
-            out[arch] = paired_comparison(
-                by_key[(arch, "base")].subjects[PRIMARY],
-                by_key[(arch, "subject")].subjects[PRIMARY],
-                bootstrap=bootstrap,
-                alpha=alpha,
-            )
+        if (arch, "base") not in by_key or (arch, "subject") not in by_key:
+            continue
+        base, subject = by_key[(arch, "base")], by_key[(arch, "subject")]
+        if base.diverged is not None or subject.diverged is not None:
+            out[arch] = {"subjects": 0, "mean_diff": None, **_UNTESTED, "diverged": True}
+            continue
+        out[arch] = paired_comparison(
+            base.subjects[PRIMARY], subject.subjects[PRIMARY], bootstrap=bootstrap, alpha=alpha
+        )
     return out
 
 

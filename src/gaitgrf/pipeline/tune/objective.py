@@ -19,7 +19,15 @@ import numpy as np
 from gaitgrf import models
 from gaitgrf.core.config import BudgetConfig, TuneConfig
 from gaitgrf.pipeline.tune.data import TuningData, subsample
-from gaitgrf.pipeline.tune.study import POLL_S, Log, SurplusTrial, TrialBudget, study_name
+from gaitgrf.pipeline.tune.study import (
+    OBJECTIVE_METRIC,
+    POLL_S,
+    RUN_ATTR,
+    Log,
+    SurplusTrial,
+    TrialBudget,
+    study_name,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -86,7 +94,8 @@ def _claim_slot(trial: optuna.Trial, ctx: StudyContext) -> None:
 
 
 def _start_trial_run(trial: optuna.Trial, ctx: StudyContext, hp: dict[str, Any]) -> str | None:
-    """The trial's MLflow child run under the study's parent run (None without a tracker)."""
+    """The trial's MLflow child run under the study's parent run (None without a tracker),
+    its id recorded on the trial (RUN_ATTR) so the Optuna side links to the MLflow side."""
     from gaitgrf.tracking import TUNING_EXPERIMENT
 
     if ctx.tracker is None:
@@ -98,6 +107,7 @@ def _start_trial_run(trial: optuna.Trial, ctx: StudyContext, hp: dict[str, Any])
         parent=ctx.parent_run,
     )
     ctx.tracker.log_params(run, hp)
+    trial.set_user_attr(RUN_ATTR, run)
     return run
 
 
@@ -173,7 +183,7 @@ def _finish_trial(
         if scores:
             final["folds_done"] = float(len(scores))
         if status == "FINISHED":
-            final["cv_val_loss"] = float(np.mean(scores))
+            final[OBJECTIVE_METRIC] = float(np.mean(scores))
         ctx.tracker.log_metrics(run, final)
         ctx.tracker.end_run(run, status)
     outcome = {"FINISHED": "complete", "KILLED": "pruned"}.get(status, "failed")

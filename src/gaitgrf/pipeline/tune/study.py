@@ -39,6 +39,12 @@ POLL_S: Final = 1.0
 LOCK_STALE_S: Final = 60.0
 #: Trial user attribute: the trial holds one slot of its study's budget (`TrialBudget`).
 CLAIM_ATTR: Final = "gaitgrf.claim"
+#: Trial user attribute: the id of the trial's MLflow child run, so a trial seen in
+#: optuna-dashboard (or `study.trials`) leads to its curves and parameters in MLflow.
+RUN_ATTR: Final = "mlflow_run_id"
+#: The name of the objective's one value: the same name as the trial run's MLflow metric, so
+#: optuna-dashboard, `trials_dataframe()` and the MLflow UI say the same thing.
+OBJECTIVE_METRIC: Final = "cv_val_loss"
 
 Log = Callable[[str], None]
 
@@ -202,13 +208,28 @@ def join_study(
         study = found
         old = study.user_attrs.get("fingerprint")
         if old == print_:
+            _name_objective(study)  # a study created before its objective was named
             return study, False
         _archive(storage, name, log)
     study = optuna.create_study(
         study_name=name, storage=storage, sampler=sampler, pruner=pruner, direction="minimize"
     )
     study.set_user_attr("fingerprint", print_)
+    _name_objective(study)
     return study, True
+
+
+def _name_objective(study: optuna.Study) -> None:
+    """Name the objective OBJECTIVE_METRIC (unnamed, Optuna shows a bare `value`)."""
+    import warnings
+
+    import optuna
+
+    if study.metric_names == [OBJECTIVE_METRIC]:
+        return
+    with warnings.catch_warnings():  # `set_metric_names` is "experimental" since Optuna 3.2
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([OBJECTIVE_METRIC])
 
 
 @contextmanager

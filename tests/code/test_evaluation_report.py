@@ -1,0 +1,243 @@
+"""The evaluation report (gaitgrf.pipeline.evaluate.run.write_outputs and .report): what it says
+of models whose test predictions are constructed, so every verdict is known in advance."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gaitgrf.core.artifacts import Artifacts
+from gaitgrf.core.config import PathsConfig
+from gaitgrf.pipeline.evaluate.metrics import ModelResult, evaluate_model
+from gaitgrf.pipeline.evaluate.run import EvaluationError, write_outputs
+from tests.sample_factory import make_samples
+
+SAMPLES, _ = make_samples(subjects=10, per_subject=6)
+
+
+class StubPredictor:
+    """Stands in for a loaded bundle: returns the predictions it was built with."""
+
+    layout = "stance"
+
+    def __init__(self, architecture: str, condition: str, predicted: np.ndarray) -> None:
+        import torch
+
+        self.architecture, self.condition, self.predicted = architecture, condition, predicted
+        self.network = torch.nn.Linear(2, 3)
+
+    def predict_arrays(self, inputs: np.ndarray, static: np.ndarray) -> np.ndarray:
+        return self.predicted[: len(inputs)]
+
+
+def noisy(sd: float, seed: int) -> np.ndarray:
+    """The measured forces plus white noise of `sd` BW: a model that errs by about `sd`."""
+    rng = np.random.default_rng(seed)
+    return (SAMPLES.targets + rng.normal(0, sd, SAMPLES.targets.shape)).astype(np.float32)
+
+
+def scored(arch: str, condition: str, predicted: np.ndarray, **summary: Any) -> ModelResult:
+    """`evaluate_model` of a stub predictor on every sample of SAMPLES."""
+    return evaluate_model(
+        StubPredictor(arch, condition, predicted),  # type: ignore[arg-type]
+        SAMPLES.inputs,
+        SAMPLES.static,
+        SAMPLES.targets,
+        SAMPLES.groups,
+        {
+            "study": f"{arch}__{condition}",
+            "cv_val_loss": 0.5,
+            "layout": "stance",
+            "trials": {"COMPLETE": 3},
+            "budget": {"n_trials": 3, "epochs": 4, "folds_used": None},
+            **summary,
+        },
+    )
+
+
+def report_of(tmp_path: Path, results: list[ModelResult]) -> tuple[Artifacts, str, dict]:  # type: ignore[type-arg]
+    artifacts = Artifacts.from_paths(
+        PathsConfig(tuned=tmp_path / "tuned", fused=tmp_path / "fused", reports=tmp_path / "rep")
+    )
+    context = {
+        "test_subjects": 10,
+        "test_samples": len(SAMPLES),
+        "layout": "stance",
+        "data_version": "test-v1",
+        "external_cohorts": [],
+        "external_subjects": 0,
+    }
+    metrics = write_outputs(results, artifacts, context, bootstrap=200, alpha=0.05)
+    return artifacts, artifacts.evaluation_report().read_text(), metrics
+
+
+def table_rows(report: str, heading: str) -> list[list[str]]:
+    """The rows (cells) of the first table under `heading`."""
+    lines = report.split(heading, 1)[1].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    rows = []
+    for line in lines[start + 2 :]:  # after the header and the alignment row
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split("|")])
+    return rows
+
+
+# --- item 9: the feature-effect verdict --------------------------------------------------------
+def test_feature_verdict_says_helps_hurts_or_no_evidence(tmp_path: Path) -> None:
+    """A significant harm is reported as `hurts`, not as "helps: no"."""
+    results = [
+        scored("gru", "base", noisy(0.01, 1)),
+        scored("gru", "subject", noisy(0.03, 2)),  # every subject worse with the features
+        scored("mlp", "base", noisy(0.03, 3)),
+        scored("mlp", "subject", noisy(0.01, 4)),  # every subject better
+        scored("lstm", "base", noisy(0.02, 5)),
+        scored("lstm", "subject", noisy(0.02, 5)),  # the same predictions: no difference
+    ]
+    _, report, metrics = report_of(tmp_path, results)
+    effects = metrics["feature_effects"]
+    assert effects["gru"]["p_value"] < 0.05 and effects["gru"]["mean_diff"] > 0
+    assert (effects["gru"]["helps"], effects["gru"]["hurts"]) == (False, True)
+    assert (effects["mlp"]["helps"], effects["mlp"]["hurts"]) == (True, False)
+    rows = {row[0]: row for row in table_rows(report, "## Do subject features help?")}
+    header = report.split("## Do subject features help?", 1)[1]
+    assert "| p | effect size | verdict |" in header
+    assert rows["gru"][-1] == "hurts"
+    assert rows["mlp"][-1] == "helps"
+    assert rows["lstm"][-1] == "no evidence"
+
+
+@pytest.mark.parametrize(("shift", "expected"), [(-0.5, "helps"), (0.5, "hurts"), (0.0, "none")])
+def test_paired_comparison_names_both_directions(shift: float, expected: str) -> None:
+    from gaitgrf.pipeline.evaluate.stats import paired_comparison, verdict
+
+    rng = np.random.default_rng(0)
+    base = pd.Series(rng.uniform(10, 12, 10), index=[f"s{i}" for i in range(10)])
+    other = base + shift + (rng.normal(0, 0.01, 10) if shift else 0.0)
+    out = paired_comparison(base, other, bootstrap=200, alpha=0.05)
+    assert verdict(out) == {"none": "no evidence"}.get(expected, expected)
+    assert out["helps"] is (expected == "helps") and out["hurts"] is (expected == "hurts")
+
+
+# --- item 8: diverged models -------------------------------------------------------------------
+def mean_curve_guess() -> np.ndarray:
+    """Each component's overall mean, everywhere: a converged but useless model (rRMSE ~60 %)."""
+    means = SAMPLES.targets.mean(axis=(0, 2), keepdims=True)
+    return np.broadcast_to(means, SAMPLES.targets.shape).astype(np.float32).copy()
+
+
+def test_the_divergence_rule() -> None:
+    """Non-finite, or an RMSE above the measured span of the force; never a constant guess
+    inside that span, on any component; never a weak model."""
+    from gaitgrf.pipeline.evaluate.divergence import divergence
+
+    y = SAMPLES.targets
+    low, high = float(y.min()), float(y.max())
+    assert divergence(y, y) is None and divergence(y, noisy(0.05, 0)) is None
+    assert divergence(y, mean_curve_guess()) is None
+    rng = np.random.default_rng(0)
+    for _ in range(20):  # any constant guess inside the span passes, whatever its component
+        guess = np.broadcast_to(rng.uniform(low, high, size=(1, 3, 1)), y.shape)
+        assert divergence(y, guess) is None
+    assert divergence(y, np.broadcast_to(np.float32(low), y.shape)) is None
+    broken = y.copy()
+    broken[3, 1, 7] = np.nan
+    assert divergence(y, broken) == "1 non-finite predicted value(s)"
+    reason = divergence(y, noisy(100.0, 0))
+    assert re.fullmatch(
+        r"vertical RMSE 99\.\d BW, anterior RMSE 99\.\d BW, lateral RMSE 99\.\d BW > the "
+        r"measured force span 1\.\d+ BW",
+        reason or "",
+    )
+    lateral_off = y.copy()
+    lateral_off[:, 2] += 1.01 * (high - low)  # only the small lateral force, beyond the span
+    assert (divergence(y, lateral_off) or "").startswith("lateral RMSE")
+    lateral_off[:, 2] = y[:, 2] + 0.99 * (high - low)  # within it: a bad model, not diverged
+    assert divergence(y, lateral_off) is None
+
+
+def test_a_diverged_model_is_listed_never_ranked_tested_or_plotted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gaitgrf.pipeline.evaluate.run as run
+
+    bars: list[pd.DataFrame] = []
+    real_bars = run.plot_bars
+
+    def recorded_bars(table: pd.DataFrame, path: Path) -> Path:
+        bars.append(table)
+        return real_bars(table, path)
+
+    monkeypatch.setattr(run, "plot_bars", recorded_bars)
+    good, fair = scored("gru", "base", noisy(0.02, 1)), scored("lstm", "base", noisy(0.03, 2))
+    poor = scored("mlp", "base", mean_curve_guess())
+    wild = scored("inception_v3", "base", noisy(120.0, 3), cv_val_loss=2.4e8)
+    other = scored("inception_v3", "subject", noisy(0.025, 4))
+    # The trap: the diverged model's rRMSE saturates below a converged but poor model's.
+    assert wild.pooled["rrmse_mean"] < poor.pooled["rrmse_mean"]
+    assert wild.diverged is not None and "measured force span" in wild.diverged
+    assert [r.diverged for r in (good, fair, poor, other)] == [None] * 4
+    artifacts, report, metrics = report_of(tmp_path, [wild, poor, fair, good, other])
+
+    ranking = pd.read_csv(artifacts.evaluation_dir() / "ranking.csv")
+    ranked = ranking[ranking["rank"].notna()]
+    assert list(ranked["architecture"]) == ["gru", "inception_v3", "lstm", "mlp"]
+    assert list(ranked["rank"]) == [1, 2, 3, 4]
+    (row,) = ranking[
+        ranking["architecture"].eq("inception_v3") & ranking["condition"].eq("base")
+    ].to_dict("records")
+    assert np.isnan(row["rank"]) and row["diverged"] == wild.diverged
+    assert metrics["diverged"] == ["inception_v3__base"]
+    assert metrics["best"]["study"] == "gru__base"
+    untested = metrics["feature_effects"]["inception_v3"]  # its base model diverged
+    assert untested["diverged"] is True and untested["p_value"] is None
+    assert set(metrics["friedman"]["base"]["mean_rank"]) == {"gru", "lstm", "mlp"}
+    # Out of the chart scales: the DVC bar plot's table and the bar chart.
+    scores = pd.read_csv(artifacts.evaluation_dir() / "plots" / "scores.csv")
+    assert "inception_v3/base" not in set(scores["model"])
+    (charted,) = bars
+    charted_models = set(charted["architecture"] + "/" + charted["condition"])
+    assert "inception_v3/base" not in charted_models
+    assert len(charted) == 4
+    # The report: not in the ranking, peak or per-cohort tables; listed as diverged, with why.
+    for heading in ("## Ranking", "## Peak errors", "## Per cohort"):
+        rows = table_rows(report, heading)
+        assert ["inception_v3", "base"] not in [
+            r[1:3] if heading == "## Ranking" else r[:2] for r in rows
+        ]
+        assert len(rows) == 4, heading
+    (listed,) = table_rows(report, "**Diverged, not ranked (1):**")
+    assert listed[:3] == ["inception_v3", "base", wild.diverged]
+    assert listed[4] == "2.4e+08"
+    (effect,) = table_rows(report, "## Do subject features help?")
+    assert effect[0] == "inception_v3" and effect[-1] == "not tested (a model diverged)"
+
+
+def test_every_model_diverged_is_an_error_that_names_them(tmp_path: Path) -> None:
+    results = [scored("gru", "base", noisy(50.0, 0)), scored("mlp", "base", noisy(70.0, 1))]
+    with pytest.raises(EvaluationError, match=r"every model diverged.*gru__base: vertical RMSE"):
+        report_of(tmp_path, results)
+
+
+def test_the_header_states_each_studys_budget_and_trials() -> None:
+    from gaitgrf.pipeline.evaluate.report import budget_lines
+
+    small = {"n_trials": 1, "epochs": 1, "folds_used": 1, "max_train_samples": 192}
+    results = [
+        scored("gru", "base", noisy(0.02, 0), folds=3),
+        scored("gru", "subject", noisy(0.02, 1), folds=3),
+        scored("resnet50", "base", noisy(0.02, 2), folds=3, budget=small, trials={"PRUNED": 1}),
+    ]
+    text = "\n".join(budget_lines(results))
+    assert (
+        "Tuning budget (`tune.budget`, `tune.overrides`): "
+        "3 trial(s) x 4 epoch(s) on all 3 folds, all training samples per fold: gru__base, "
+        "gru__subject; 1 trial(s) x 1 epoch(s) on 1 of 3 folds, 192 training samples per fold: "
+        "resnet50__base."
+    ) in text
+    assert "gru__base 3/3, gru__subject 3/3, resnet50__base 1/1" in text
