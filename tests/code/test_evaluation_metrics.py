@@ -99,7 +99,140 @@ def test_friedman_ranks_the_consistently_best_first() -> None:
     table = pd.DataFrame(
         {"good": rng.uniform(5, 6, 10), "mid": rng.uniform(7, 8, 10), "bad": rng.uniform(9, 10, 10)}
     )
-    out = friedman(table)
+    out = friedman(table, alpha=0.05)
     assert out["p_value"] < 0.001
     assert list(out["mean_rank"]) == ["good", "mid", "bad"]
+    assert list(out["mean_rank"].values()) == [1.0, 2.0, 3.0]
+    # Nemenyi: k = 3 over N = 10 subjects, q_0.05 = 2.343 (Demsar's table 5a).
+    assert out["q_alpha"] == pytest.approx(2.343, abs=1e-3)
+    assert out["cd"] == pytest.approx(out["q_alpha"] * np.sqrt(3 * 4 / (6 * 10)))
     assert friedman(table[["good", "bad"]])["p_value"] is None
+
+
+# --- issue 15, section 1: effect sizes, Holm, Nemenyi ------------------------------------------
+def test_effect_sizes_match_scipy() -> None:
+    """Rank-biserial r = 2 T+ / S - 1 (T+ scipy's one-sided Wilcoxon statistic, S = n(n+1)/2)
+    and Cohen's d_z = t / sqrt(n) (t of scipy's paired t-test)."""
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    base = pd.Series(rng.uniform(10, 12, 9), index=[f"s{i}" for i in range(9)])
+    diff = np.array([-0.9, -0.4, 0.25, -1.3, -0.7, 0.6, -0.15, -1.1, -0.5])
+    out = paired_comparison(base, base + diff, bootstrap=100, alpha=0.05)
+    t_plus = stats.wilcoxon(diff, alternative="greater").statistic
+    assert out["effect_size"] == pytest.approx(2 * t_plus / (9 * 10 / 2) - 1)
+    t = stats.ttest_rel(base + diff, base).statistic
+    assert out["cohens_dz"] == pytest.approx(t / np.sqrt(9))
+    assert out["cohens_dz"] == pytest.approx(diff.mean() / diff.std(ddof=1))
+    shifted = paired_comparison(base, base + 0.3, bootstrap=100, alpha=0.05)
+    assert shifted["cohens_dz"] is None  # SD 0: unbounded, not a number to report
+    assert shifted["p_holm"] == shifted["p_value"]  # alone, a family of one
+
+
+def test_holm_matches_a_worked_example() -> None:
+    """Holm (1979) as in R's p.adjust(c(.01, .04, .03, .005), "holm") = .03 .06 .06 .02, in
+    the order given; capped at 1; non-decreasing along the sorted p-values."""
+    from gaitgrf.pipeline.evaluate.stats import holm
+
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.6]) == [1.0, 1.0]
+    assert holm([0.02]) == [0.02] and holm([]) == []
+    assert holm([0.01, 0.01, 0.2]) == pytest.approx([0.03, 0.03, 0.2])
+
+
+def test_holm_adjusted_p_is_the_step_down_rejection() -> None:
+    """adjusted p < alpha exactly when Holm's step-down procedure rejects at alpha: reject the
+    i-th smallest (0-based) while p < alpha / (m - i), stop at the first that is not."""
+    from gaitgrf.pipeline.evaluate.stats import holm
+
+    rng = np.random.default_rng(4)
+    for _ in range(200):
+        p = list(rng.uniform(0, 0.1, size=int(rng.integers(1, 11))) ** 2)
+        for alpha in (0.01, 0.05, 0.1):
+            rejected = set()
+            for i, j in enumerate(sorted(range(len(p)), key=lambda j: p[j])):
+                if p[j] >= alpha / (len(p) - i):
+                    break
+                rejected.add(j)
+            assert {j for j, a in enumerate(holm(p)) if a < alpha} == rejected
+
+
+def test_the_verdict_uses_the_holm_p() -> None:
+    """Ten subjects, exact Wilcoxon: raw p 0.0020, 0.0273 and 0.0371 (one subject against the
+    rest, at rank 0, 6 and 7). Holm over three: 0.0059, 0.0547, 0.0547; only the first helps,
+    though all three raw p are below 0.05."""
+    from types import SimpleNamespace
+
+    from gaitgrf.pipeline.evaluate.stats import feature_effects
+
+    index = [f"s{i}" for i in range(10)]
+    base = pd.Series(np.linspace(10, 12, 10), index=index)
+    ranks = np.arange(1, 11, dtype=float)  # |diff| = rank / 10: the ranks are 1..10
+
+    def pair(arch: str, against: int | None) -> list[SimpleNamespace]:
+        diff = -ranks / 10
+        if against is not None:
+            diff[against - 1] *= -1  # the subject of rank `against` gets worse
+        return [
+            SimpleNamespace(
+                architecture=arch,
+                condition=c,
+                diverged=None,
+                subjects=pd.DataFrame({PRIMARY: base + (diff if c == "subject" else 0)}),
+            )
+            for c in ("base", "subject")
+        ]
+
+    results = [*pair("gru", None), *pair("mlp", 6), *pair("lstm", 7)]
+    effects = feature_effects(results, bootstrap=100, alpha=0.05)  # type: ignore[arg-type]
+    raw = {a: e["p_value"] for a, e in effects.items()}
+    assert raw == pytest.approx({"gru": 2 / 1024, "mlp": 28 / 1024, "lstm": 38 / 1024})
+    assert {a: e["p_holm"] for a, e in effects.items()} == pytest.approx(
+        {"gru": 6 / 1024, "mlp": 56 / 1024, "lstm": 56 / 1024}
+    )
+    assert [effects[a]["helps"] for a in ("gru", "mlp", "lstm")] == [True, False, False]
+    assert not any(e["hurts"] for e in effects.values())
+
+
+def test_smallest_holm_p_is_what_the_exact_test_can_reach() -> None:
+    from scipy import stats
+
+    from gaitgrf.pipeline.evaluate.stats import smallest_holm_p
+
+    assert stats.wilcoxon(np.arange(1.0, 9.0)).pvalue == pytest.approx(2.0**-7)
+    assert smallest_holm_p(8, 10) == pytest.approx(10 * 2.0**-7)  # 0.078: never below 0.05
+    assert smallest_holm_p(10, 10) < 0.05 and smallest_holm_p(3, 10) == 1.0
+
+
+#: Demšar (2006), table 5(a): Nemenyi's q_alpha for k = 2..10 classifiers.
+DEMSAR_Q = {
+    0.05: [1.960, 2.343, 2.569, 2.728, 2.850, 2.949, 3.031, 3.102, 3.164],
+    0.10: [1.645, 2.052, 2.291, 2.459, 2.589, 2.693, 2.780, 2.855, 2.920],
+}
+
+
+@pytest.mark.parametrize("alpha", sorted(DEMSAR_Q))
+def test_nemenyi_q_matches_demsars_table(alpha: float) -> None:
+    from gaitgrf.pipeline.evaluate.stats import nemenyi_q
+
+    got = [nemenyi_q(k, alpha) for k in range(2, 11)]
+    assert got == pytest.approx(DEMSAR_Q[alpha], abs=1e-3)  # the table has 3 decimals
+
+
+def test_critical_difference_of_demsars_example() -> None:
+    """Demšar (2006), section 3.2.2: four algorithms on 14 data sets, CD = 2.569 sqrt(4 5 /
+    (6 14)) = 1.25 at 0.05."""
+    from gaitgrf.pipeline.evaluate.stats import critical_difference
+
+    assert critical_difference(4, 14, 0.05) == pytest.approx(1.25, abs=0.005)
+    assert critical_difference(4, 56, 0.05) == pytest.approx(1.2535 / 2, abs=0.001)  # 1/sqrt(N)
+
+
+def test_cd_groups_are_the_maximal_runs_within_cd() -> None:
+    from gaitgrf.pipeline.evaluate.stats import cd_groups
+
+    ranks = {"e": 4.5, "a": 1.0, "b": 1.5, "c": 2.6, "d": 3.0}
+    assert cd_groups(ranks, 1.2) == [["a", "b"], ["b", "c"], ["c", "d"]]
+    assert cd_groups({"a": 1.0, "b": 1.2, "c": 1.4, "d": 5.0}, 1.0) == [["a", "b", "c"]]
+    assert cd_groups({"a": 1.0, "b": 2.0}, 1.0) == []  # a difference of CD is significant
+    assert cd_groups(ranks, 10.0) == [["a", "b", "c", "d", "e"]]

@@ -106,7 +106,7 @@ def test_feature_verdict_says_helps_hurts_or_no_evidence(tmp_path: Path) -> None
     assert (effects["mlp"]["helps"], effects["mlp"]["hurts"]) == (True, False)
     rows = {row[0]: row for row in table_rows(report, "## Do subject features help?")}
     header = report.split("## Do subject features help?", 1)[1]
-    assert "| p | effect size | verdict |" in header
+    assert "| p | p Holm | r | d_z | verdict |" in header
     assert rows["gru"][-1] == "hurts"
     assert rows["mlp"][-1] == "helps"
     assert rows["lstm"][-1] == "no evidence"
@@ -174,6 +174,14 @@ def test_a_diverged_model_is_listed_never_ranked_tested_or_plotted(
         return real_bars(table, path)
 
     monkeypatch.setattr(run, "plot_bars", recorded_bars)
+    cd_tests: list[dict[str, Any]] = []
+    real_cd = run.plot_critical_difference
+
+    def recorded_cd(tests: dict[str, Any], path: Path, alpha: float) -> Path:
+        cd_tests.append(tests)
+        return real_cd(tests, path, alpha)
+
+    monkeypatch.setattr(run, "plot_critical_difference", recorded_cd)
     good, fair = scored("gru", "base", noisy(0.02, 1)), scored("lstm", "base", noisy(0.03, 2))
     poor = scored("mlp", "base", mean_curve_guess())
     wild = scored("inception_v3", "base", noisy(120.0, 3), cv_val_loss=2.4e8)
@@ -204,6 +212,9 @@ def test_a_diverged_model_is_listed_never_ranked_tested_or_plotted(
     charted_models = set(charted["architecture"] + "/" + charted["condition"])
     assert "inception_v3/base" not in charted_models
     assert len(charted) == 4
+    (plotted,) = cd_tests  # the critical-difference plot: its ranks are Friedman's
+    assert set(plotted["base"]["mean_rank"]) == {"gru", "lstm", "mlp"}
+    assert plotted["base"]["architectures"] == 3
     # The report: not in the ranking, peak or per-cohort tables; listed as diverged, with why.
     for heading in ("## Ranking", "## Peak errors", "## Per cohort"):
         rows = table_rows(report, heading)
@@ -241,3 +252,101 @@ def test_the_header_states_each_studys_budget_and_trials() -> None:
         "resnet50__base."
     ) in text
     assert "gru__base 3/3, gru__subject 3/3, resnet50__base 1/1" in text
+
+
+# --- issue 15, section 1: Holm, effect sizes, Nemenyi CD in the report and metrics.json --------
+def shifted(result: ModelResult, by: np.ndarray) -> ModelResult:
+    """`result` with its per-subject primary metric moved by `by` (one value per subject): a
+    paired difference chosen exactly, whatever the predictions."""
+    from dataclasses import replace
+
+    subjects = result.subjects.copy()
+    subjects["rrmse_mean"] = subjects["rrmse_mean"] + by
+    return replace(result, subjects=subjects)
+
+
+def test_report_and_metrics_carry_holm_effect_sizes_and_the_cd(tmp_path: Path) -> None:
+    """Raw p below alpha, Holm p above it: *no evidence*, with both p in the table; the CD of
+    the Friedman ranks in metrics.json and the report, and the plot written."""
+    from gaitgrf.pipeline.evaluate.stats import critical_difference, holm
+
+    ranks = np.arange(1, 11) / 10.0  # |diff| ranks 1..10 over the ten subjects
+    against6, against7 = -ranks.copy(), ranks.copy()
+    against6[5] *= -1  # mostly better, one subject (rank 6) worse: exact p = 28/1024
+    against7[6] *= -1  # mostly worse, one subject (rank 7) better: exact p = 38/1024
+    results = []
+    for arch, sd, diff in (
+        ("gru", 0.01, -ranks),
+        ("mlp", 0.02, against6),
+        ("lstm", 0.03, against7),
+    ):
+        base = scored(arch, "base", noisy(sd, 1))
+        results += [base, shifted(replace_study(base, "subject"), diff)]
+    artifacts, report, metrics = report_of(tmp_path, results)
+
+    effects = metrics["feature_effects"]
+    raw = [effects[a]["p_value"] for a in ("gru", "mlp", "lstm")]
+    assert raw == pytest.approx([2 / 1024, 28 / 1024, 38 / 1024])
+    holm_p = [effects[a]["p_holm"] for a in ("gru", "mlp", "lstm")]
+    assert holm_p == pytest.approx(holm(raw)) and holm_p == pytest.approx(
+        [6 / 1024, 56 / 1024, 56 / 1024]
+    )
+    assert effects["gru"]["effect_size"] == pytest.approx(-1.0)
+    assert effects["gru"]["cohens_dz"] == pytest.approx(-ranks.mean() / ranks.std(ddof=1))
+    rows = {row[0]: row for row in table_rows(report, "## Do subject features help?")}
+    assert rows["mlp"][4:6] == ["0.027", "0.055"]  # p, p Holm
+    assert [rows[a][-1] for a in ("gru", "mlp", "lstm")] == ["helps", "no evidence", "no evidence"]
+    assert (effects["lstm"]["hurts"], effects["mlp"]["helps"]) == (False, False)
+
+    for condition in ("base", "subject"):
+        test = metrics["friedman"][condition]
+        assert test["cd"] == pytest.approx(critical_difference(3, 10, 0.05))
+        assert set(test["mean_rank"]) == {"gru", "mlp", "lstm"}
+    # base: gru < mlp < lstm on (nearly) every subject: ranks about 1, 2, 3, CD 1.05.
+    line = next(x for x in report.splitlines() if x.startswith("- `base`: chi2"))
+    assert f"CD = {metrics['friedman']['base']['cd']:.2f}" in line
+    assert "critical_difference.png" in report
+    png = artifacts.evaluation_dir() / "plots" / "critical_difference.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def replace_study(result: ModelResult, condition: str) -> ModelResult:
+    """The same model under another condition (same predictions, so the paired difference is
+    whatever `shifted` adds)."""
+    from dataclasses import replace
+
+    return replace(result, condition=condition, study=f"{result.architecture}__{condition}")
+
+
+def test_every_png_the_stage_writes_is_a_dvc_plot(tmp_path: Path) -> None:
+    """dvc.yaml's evaluate `plots:` name each image under plots/, the CD plot included: an
+    image left out is invisible to `dvc plots show`."""
+    import yaml
+
+    results = [
+        scored(a, "base", noisy(sd, i))
+        for i, (a, sd) in enumerate((("gru", 0.01), ("mlp", 0.02), ("lstm", 0.03)))
+    ]
+    artifacts, _, _ = report_of(tmp_path, results)
+    written = {p.name for p in (artifacts.evaluation_dir() / "plots").glob("*.png")}
+    assert "critical_difference.png" in written
+    stage = yaml.safe_load((Path(__file__).parents[2] / "dvc.yaml").read_text())["stages"]
+    listed = {Path(next(iter(p))).name for p in stage["evaluate"]["plots"]}
+    assert written <= listed, written - listed
+
+
+def test_the_report_says_when_no_verdict_is_reachable() -> None:
+    """8 subjects and 10 architectures: the smallest Holm p is 0.078, so the table's *no
+    evidence* cannot be read as an absence of effect; the note says so. Not with 10 subjects."""
+    from gaitgrf.pipeline.evaluate.report import _effect_lines
+
+    def effects(subjects: int) -> dict[str, dict[str, Any]]:
+        tested = {"subjects": subjects, "mean_diff": -0.1, "p_value": 0.01, "p_holm": 0.1}
+        keys = ("effect_size", "cohens_dz", "ci")
+        return {f"a{i}": {**tested, **dict.fromkeys(keys)} for i in range(10)}
+
+    note = "**No verdict is reachable here:**"
+    assert any(
+        line.startswith(note) and "0.0781" in line for line in _effect_lines(effects(8), 0.05)
+    )
+    assert not any(line.startswith(note) for line in _effect_lines(effects(10), 0.05))

@@ -453,7 +453,8 @@ class EvaluateConfig(Section):
 
     #: Bootstrap resamples for the confidence interval of paired differences.
     bootstrap: int = Field(2000, ge=100)
-    #: Significance level of the Wilcoxon and Friedman tests.
+    #: Significance level of the Holm-corrected Wilcoxon verdicts, the Friedman test and the
+    #: Nemenyi critical difference.
     alpha: float = Field(0.05, gt=0, lt=1)
 
 

@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 
 from gaitgrf.core.samples import TARGETS
+from gaitgrf.pipeline.evaluate.cd_plot import CD_PLOT
 from gaitgrf.pipeline.evaluate.divergence import diverged_lines
 from gaitgrf.pipeline.evaluate.metrics import PEAKS, PRIMARY, ModelResult
 from gaitgrf.pipeline.evaluate.physics_row import physics_line
-from gaitgrf.pipeline.evaluate.stats import verdict
+from gaitgrf.pipeline.evaluate.stats import cd_groups, smallest_holm_p, verdict
 from gaitgrf.training.splits import cohort_of
 
 
@@ -177,24 +178,77 @@ def _peak_lines(table: pd.DataFrame) -> list[str]:
 
 def _effect_lines(effects: Mapping[str, Mapping[str, Any]], alpha: float) -> list[str]:
     """The feature-effect table: a two-sided test, so its verdict names harm as well as help
-    (a significant harm read "no" when the column was a yes/no "helps")."""
+    (a significant harm read "no" when the column was a yes/no "helps"); raw and Holm p side
+    by side, since the verdict goes with the adjusted one and a reader may want the other."""
     lines = [
         "## Do subject features help? (paired, per test subject)",
         "",
         "Difference = rRMSE mean with subject features - without (negative: they help). "
-        f"Wilcoxon signed-rank test, rank-biserial effect size, bootstrap {1 - alpha:.0%} CI of "
-        f"the mean. Verdict: *helps* / *hurts* when p < {alpha:g} and the mean difference is "
-        "negative / positive, else *no evidence* either way.",
+        f"Wilcoxon signed-rank test (p), Holm-corrected across the {_tested(effects)} tested "
+        "architectures (p Holm); effect sizes: matched-pairs rank-biserial correlation (r, -1: "
+        "every subject improves) and Cohen's d_z (mean / SD of the differences); bootstrap "
+        f"{1 - alpha:.0%} CI of the mean. Verdict: *helps* / *hurts* when p Holm < {alpha:g} "
+        "and the mean difference is negative / positive, else *no evidence* either way.",
+        *_power_note(effects, alpha),
         "",
-        f"| architecture | subjects | mean diff | {1 - alpha:.0%} CI | p | effect size | verdict |",
-        "|---|---:|---:|---|---:|---:|---|",
+        f"| architecture | subjects | mean diff | {1 - alpha:.0%} CI | p | p Holm | r | d_z | "
+        "verdict |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---|",
     ]
     for arch, eff in effects.items():
         ci = eff.get("ci")
         ci_text = f"[{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "-"
         lines.append(
             f"| {arch} | {eff['subjects']} | {fmt(eff['mean_diff'], 2)} | {ci_text} | "
-            f"{fmt(eff['p_value'])} | {fmt(eff['effect_size'], 2)} | {verdict(eff)} |"
+            f"{fmt(eff['p_value'])} | {fmt(eff.get('p_holm'))} | {fmt(eff['effect_size'], 2)} | "
+            f"{fmt(eff.get('cohens_dz'), 2)} | {verdict(eff)} |"
+        )
+    return lines
+
+
+def _tested(effects: Mapping[str, Mapping[str, Any]]) -> int:
+    return sum(e.get("p_value") is not None for e in effects.values())
+
+
+def _power_note(effects: Mapping[str, Mapping[str, Any]], alpha: float) -> list[str]:
+    """A warning when no verdict is reachable: too few subjects for the Holm family's size."""
+    tested = _tested(effects)
+    subjects = max((int(e["subjects"]) for e in effects.values()), default=0)
+    floor = smallest_holm_p(subjects, tested)
+    if not tested or floor < alpha:
+        return []
+    return [
+        "",
+        f"**No verdict is reachable here:** with {subjects} subjects the smallest exact "
+        f"Wilcoxon p is {2.0 ** (1 - subjects):.3g}, so over {tested} architectures the "
+        f"smallest Holm p is {floor:.3g} >= {alpha:g}, whatever the data. Test more subjects.",
+    ]
+
+
+def _friedman_lines(tests: Mapping[str, Mapping[str, Any]], alpha: float) -> list[str]:
+    """Per condition the Friedman test, every mean rank and the Nemenyi CD, and which
+    architectures the CD cannot tell apart (the bars of the critical-difference plot)."""
+    lines = [
+        "",
+        "## Across architectures (Friedman test, Nemenyi critical difference)",
+        "",
+        f"Mean rank of `{PRIMARY}` per subject (1 = best). Two architectures differ at "
+        f"{alpha:g} when their mean ranks differ by at least the Nemenyi CD; read it only "
+        f"where the Friedman test rejects. Plot: `evaluation/plots/{CD_PLOT}`.",
+        "",
+    ]
+    for condition, test in tests.items():
+        if test.get("p_value") is None:
+            lines.append(f"- `{condition}`: not enough architectures or subjects for the test")
+            continue
+        ranks = ", ".join(f"{k} ({v:.2f})" for k, v in test["mean_rank"].items())
+        groups = cd_groups(test["mean_rank"], test["cd"])
+        alike = "; ".join("{" + ", ".join(g) + "}" for g in groups) or "none"
+        lines.append(
+            f"- `{condition}`: chi2 = {test['statistic']:.2f}, p = {fmt(test['p_value'])} "
+            f"over {test['subjects']} subjects and {test['architectures']} architectures; "
+            f"CD = {test['cd']:.2f} (q = {test['q_alpha']:.3f}); mean ranks: {ranks}; "
+            f"not significantly different: {alike}"
         )
     return lines
 
@@ -235,16 +289,7 @@ def markdown_report(
     lines += _peak_lines(ranked_rows(table))
     lines += ["", *context.get("cohort_lines", ())]
     lines += _effect_lines(effects, float(context.get("alpha", 0.05)))
-    lines += ["", "## Across architectures (Friedman test per condition)", ""]
-    for condition, test in friedman_tests.items():
-        if test.get("p_value") is None:
-            lines.append(f"- `{condition}`: not enough architectures or subjects for the test")
-            continue
-        best = ", ".join(f"{k} ({v:.1f})" for k, v in list(test["mean_rank"].items())[:3])
-        lines.append(
-            f"- `{condition}`: chi2 = {test['statistic']:.2f}, p = {fmt(test['p_value'])} "
-            f"over {test['subjects']} subjects; best mean ranks: {best}"
-        )
+    lines += _friedman_lines(friedman_tests, float(context.get("alpha", 0.05)))
     lines += [
         "",
         "Compute: parameters of the network; latency = median CPU time to predict one sample "

@@ -1,7 +1,7 @@
 """The `evaluate` stage: every study's refit model on the held-out test subjects, compared.
 
 `evaluate_studies` loads each tuned model and scores it (`metrics`), `write_outputs` writes the
-ranking, statistics (`stats`), report and plots (`report`) and the DVC metrics, and
+ranking, statistics (`stats`), report and plots (`report`, `cd_plot`) and the DVC metrics, and
 `log_to_mlflow` records the same in MLflow (docs/evaluation.md).
 """
 
@@ -17,6 +17,7 @@ import pandas as pd
 
 from gaitgrf.core.artifacts import Artifacts
 from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.pipeline.evaluate.cd_plot import CD_PLOT, plot_critical_difference
 from gaitgrf.pipeline.evaluate.cohorts import (
     COMPACT,
     cohort_long,
@@ -57,8 +58,9 @@ def write_outputs(
     """Write the report, CSVs, plots and DVC metrics; return the metrics dict.
 
     Diverged models (`divergence.py`) are in the CSVs and listed in the report, but kept out of
-    the ranks, the statistics, the per-cohort tables and the plots: their saturated rRMSE would
-    rank them above converged models and their errors would set the charts' scales.
+    the ranks, the statistics, the per-cohort tables and the plots (the critical-difference plot
+    included): their saturated rRMSE would rank them above converged models and their errors
+    would set the charts' scales.
     """
     if not results:
         raise EvaluationError("no tuned model to evaluate")
@@ -72,7 +74,7 @@ def write_outputs(
     out_dir.mkdir(parents=True, exist_ok=True)
     table = ranking(results)
     effects = feature_effects(results, bootstrap=bootstrap, alpha=alpha)
-    tests = friedman_by_condition(kept)
+    tests = friedman_by_condition(kept, alpha)
     external = list(context.get("external_cohorts") or [])
     table.to_csv(out_dir / "ranking.csv", index=False)
     pd.concat([long_metrics(results), cohort_long(results)], ignore_index=True).to_csv(
@@ -80,6 +82,7 @@ def write_outputs(
     )
     best = min(kept, key=lambda r: r.pooled[PRIMARY])
     _write_plots(ranked_rows(table), best, out_dir / "plots")
+    plot_critical_difference(tests, out_dir / "plots" / CD_PLOT, alpha)
     report_path.parent.mkdir(parents=True, exist_ok=True)
     ranked = ranked_rows(table)
     order = list(zip(ranked["architecture"], ranked["condition"], strict=True))
