@@ -80,6 +80,11 @@ def fluent_uris(uri: str) -> Iterator[None]:
                 os.environ[key] = value
 
 
+def logged_model_id(model_uri: str) -> str | None:
+    """The id in a logged model's URI (`models:/m-<id>`), or None for any other URI."""
+    return model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+
+
 def sqlite_uri(path: Path) -> str:
     """SQLite URI with an absolute path: stages run from different working directories."""
     return f"sqlite:///{path.resolve()}"
@@ -263,16 +268,23 @@ class Tracker:
 
     # --- registry ------------------------------------------------------------------------------
     def register(self, name: str, model_uri: str, run_id: str, tags: Mapping[str, Any]) -> str:
+        """Register the logged model `model_uri` as a new version of `name`, linked both ways.
+
+        The version points at the logged model through its source `models:/m-<id>` and
+        `model_id` (a database registry stores only the source; a server both) and at the
+        refit run through `run_id`; the logged model points back at the version through its
+        `mlflow.modelVersions` tag, which its page reads ("Registered versions"). MLflow 3.17
+        writes that tag only in `mlflow.register_model` (client side) and in a tracking server's
+        create-version handler; `create_model_version` against a database store does not, so
+        `link_version` does it.
+        """
         from mlflow.exceptions import MlflowException
 
         try:
             self.client.get_registered_model(name)
         except MlflowException:
             self.client.create_registered_model(name)
-        # A logged model's URI (`models:/m-<id>`): a tracking server wants its id as well.
-        model_id = (
-            model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
-        )
+        model_id = logged_model_id(model_uri)
         # MLflow resolves a `models:/` source through the *global* tracking URI, not the client's.
         with fluent_uris(self.tracking_uri):
             version = self.client.create_model_version(
@@ -282,7 +294,28 @@ class Tracker:
                 tags={k: str(v) for k, v in tags.items()},
                 model_id=model_id,
             )
+        if model_id is not None:
+            self.link_version(name, str(version.version), model_id)
         return str(version.version)
+
+    def link_version(self, name: str, version: str, model_id: str) -> None:
+        """Add `name` v`version` to the logged model's `mlflow.modelVersions` tag, once.
+
+        Idempotent (a tracking server may have written the entry already, and a version reused
+        by a later promotion is linked again): the same store-side rule as MLflow's
+        `set_model_versions_tags`, through public client calls so it works on any store.
+        """
+        import json
+
+        from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
+
+        entry = {"name": name, "version": str(version)}
+        current = self.client.get_logged_model(model_id).tags.get(MLFLOW_MODEL_VERSIONS)
+        linked: list[dict[str, str]] = json.loads(current) if current else []
+        if entry not in linked:
+            self.client.set_logged_model_tags(
+                model_id, {MLFLOW_MODEL_VERSIONS: json.dumps([*linked, entry])}
+            )
 
     def alias_version(self, name: str, alias: str) -> str | None:
         from mlflow.exceptions import MlflowException
@@ -316,6 +349,8 @@ class Tracker:
                 "version": str(v.version),
                 "aliases": sorted(aliases.get(str(v.version), [])),
                 "run_id": v.run_id,
+                # a database registry keeps no model_id column: the source names the model
+                "model_id": v.model_id or logged_model_id(v.source or ""),
                 "source": v.source,
                 "created": v.creation_timestamp,
                 "tags": dict(v.tags or {}),

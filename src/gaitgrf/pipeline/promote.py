@@ -197,6 +197,8 @@ def _register_challenger(
     if existing:
         version = str(existing[-1]["version"])
         tracker.tag_version(name, version, tags)
+        if existing[-1]["model_id"]:  # a version registered before the link was written
+            tracker.link_version(name, version, str(existing[-1]["model_id"]))
     else:
         version = tracker.register(name, ml["model_uri"], ml["refit_run_id"], tags)
     tracker.set_alias(name, CHALLENGER, version)
