@@ -17,6 +17,7 @@ Experiment layout (docs/tuning.md, "MLflow layout"):
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -37,6 +38,28 @@ PROJECT_EXPERIMENTS: Final = (TUNING_EXPERIMENT, EVALUATION_EXPERIMENT, RETRAIN_
 PARENT_TAG: Final = "mlflow.parentRunId"
 #: Tag prefix of everything gaitgrf writes (`gaitgrf.study`, `gaitgrf.data_version`, ...).
 TAG: Final = "gaitgrf."
+
+
+#: MLflow's standard source tags (`mlflow.utils.mlflow_tags`), which its UI shows per run.
+SOURCE_NAME_TAG: Final = "mlflow.source.name"
+SOURCE_TYPE_TAG: Final = "mlflow.source.type"
+GIT_COMMIT_TAG: Final = "mlflow.source.git.commit"
+_COMMIT = re.compile(r"[0-9a-f]{7,64}")
+
+
+def source_tags(commit: str, source_name: str) -> dict[str, str]:
+    """MLflow's own source tags for the runs gaitgrf creates through the client.
+
+    The fluent `mlflow.start_run` sets them from the running script; `create_run` sets none, so
+    the UI's Source column was empty. `commit` is `gaitgrf.runtime.git_commit()`: MLflow's tag
+    holds the bare hash (a `-dirty` tree stays visible in `gaitgrf.git_commit`), and is left out
+    when there is no commit (outside git). `source_name` names the code that ran.
+    """
+    tags = {SOURCE_NAME_TAG: source_name, SOURCE_TYPE_TAG: "LOCAL"}
+    head = commit.removesuffix("-dirty")
+    if _COMMIT.fullmatch(head):
+        tags[GIT_COMMIT_TAG] = head
+    return tags
 
 
 class TrackingError(GaitGrfError):
@@ -128,11 +151,18 @@ def project_experiment_ids(tracking_uri: str) -> dict[str, str]:
 class Tracker:
     """One MLflow tracking + registry store and where new experiments keep their artifacts."""
 
-    def __init__(self, tracking_uri: str, artifact_root: Path | str | None = None) -> None:
+    def __init__(
+        self,
+        tracking_uri: str,
+        artifact_root: Path | str | None = None,
+        source: Mapping[str, str] | None = None,
+    ) -> None:
+        """`source`: tags every run started here carries (`source_tags`), under its own."""
         from mlflow.tracking import MlflowClient
 
         self.tracking_uri = tracking_uri
         self.artifact_root = artifact_root
+        self.source_tags = dict(source or {})
         self.client: MlflowClient = MlflowClient(tracking_uri, registry_uri=tracking_uri)
         self._experiments: dict[str, str] = {}
 
@@ -173,7 +203,7 @@ class Tracker:
         tags: Mapping[str, str] | None = None,
         parent: str | None = None,
     ) -> str:
-        all_tags = dict(tags or {})
+        all_tags = {**self.source_tags, **(tags or {})}
         if parent:
             all_tags[PARENT_TAG] = parent
         run = self.client.create_run(self.experiment(experiment), run_name=name, tags=all_tags)

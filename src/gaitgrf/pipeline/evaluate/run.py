@@ -271,7 +271,7 @@ def evaluate_stage(
         bootstrap=params.evaluate.bootstrap,
         alpha=params.evaluate.alpha,
     )
-    tracker = open_tracker(params, environ)
+    tracker = open_tracker(params, environ, "gaitgrf.pipeline.evaluate")
     report = [artifacts.evaluation_report(), artifacts.evaluation_dir()]
     log_to_mlflow(tracker, results, report, info)
     return metrics

@@ -271,7 +271,7 @@ def study_request(
         out_dir=artifacts.study_dir(study_name(arch, condition)),
         data_version=runtime.data_version(artifacts.fused),
         git_commit=runtime.git_commit(),
-        tracker=runtime.open_tracker(params, environ),
+        tracker=runtime.open_tracker(params, environ, "gaitgrf.pipeline.tune"),
         fixed_hp=runtime.fixed_hyperparameters(params, arch),
         pip_requirements=pip_requirements,
         log=log,

@@ -1,0 +1,68 @@
+"""Runs gaitgrf creates follow MLflow's conventions (issue 17, item 7).
+
+MLflow's UI reads standard tags that only its fluent API sets by itself: the source and git
+commit of a run (`mlflow.source.*`). gaitgrf creates runs through the client, so it sets them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gaitgrf.core.config import Params
+from gaitgrf.runtime import open_tracker
+from gaitgrf.tracking import (
+    GIT_COMMIT_TAG,
+    SOURCE_NAME_TAG,
+    SOURCE_TYPE_TAG,
+    TUNING_EXPERIMENT,
+    Tracker,
+    source_tags,
+    sqlite_uri,
+)
+
+HEAD = "0123456789abcdef0123456789abcdef01234567"
+
+
+# --- (b) source and git tags -------------------------------------------------------------------
+def test_source_tags_hold_the_bare_commit() -> None:
+    assert source_tags(f"{HEAD}-dirty", "gaitgrf.pipeline.tune") == {
+        SOURCE_NAME_TAG: "gaitgrf.pipeline.tune",
+        SOURCE_TYPE_TAG: "LOCAL",
+        GIT_COMMIT_TAG: HEAD,
+    }
+    assert GIT_COMMIT_TAG not in source_tags("unknown", "x")  # outside git: no fake commit
+
+
+def test_every_run_started_carries_the_source_tags(tmp_path: Path) -> None:
+    tracker = Tracker(sqlite_uri(tmp_path / "mlflow.db"), source=source_tags(HEAD, "here"))
+    parent = tracker.start_run(TUNING_EXPERIMENT, "s", {"gaitgrf.role": "study"})
+    child = tracker.start_run(TUNING_EXPERIMENT, "s#0", {SOURCE_NAME_TAG: "own"}, parent=parent)
+    tags = tracker.client.get_run(parent).data.tags
+    assert tags[GIT_COMMIT_TAG] == HEAD and tags[SOURCE_TYPE_TAG] == "LOCAL"
+    assert tags[SOURCE_NAME_TAG] == "here" and tags["gaitgrf.role"] == "study"
+    assert tracker.client.get_run(child).data.tags[SOURCE_NAME_TAG] == "own"  # run's own wins
+
+
+def test_open_tracker_tags_runs_with_the_checkout_head(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for args in (
+        ["init", "-q"],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "x"],
+    ):
+        subprocess.run(["git", *args], cwd=repo, check=True)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    monkeypatch.chdir(repo)
+    env = {"MLFLOW_TRACKING_URI": sqlite_uri(tmp_path / "mlflow.db")}
+    tracker = open_tracker(Params(), env, "gaitgrf.pipeline.evaluate")
+    run = tracker.start_run(TUNING_EXPERIMENT, "r")
+    tags = tracker.client.get_run(run).data.tags
+    assert tags[GIT_COMMIT_TAG] == head
+    assert tags[SOURCE_NAME_TAG] == "gaitgrf.pipeline.evaluate"
