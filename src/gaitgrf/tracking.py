@@ -17,7 +17,6 @@ Experiment layout (docs/tuning.md, "MLflow layout"):
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -25,41 +24,41 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.tracking_conventions import (
+    EVALUATION_EXPERIMENT,
+    EXPERIMENT_NOTES,
+    NOTE_TAG,
+    RETRAIN_EXPERIMENT,
+    TUNING_EXPERIMENT,
+    logged_model_id,
+    pip_requirements,
+    project_experiment_ids,
+    runs_table_url,
+    source_tags,
+)
+
+#: Re-exported from `tracking_conventions`, where they live, for the existing importers.
+__all__ = [
+    "EVALUATION_EXPERIMENT",
+    "RETRAIN_EXPERIMENT",
+    "TUNING_EXPERIMENT",
+    "Tracker",
+    "fluent_uris",
+    "logged_model_id",
+    "pip_requirements",
+    "project_experiment_ids",
+    "runs_table_url",
+    "source_tags",
+    "sqlite_uri",
+]
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
     from mlflow.tracking import MlflowClient
 
-TUNING_EXPERIMENT: Final = "gaitgrf-tuning"
-EVALUATION_EXPERIMENT: Final = "gaitgrf-evaluation"
-RETRAIN_EXPERIMENT: Final = "gaitgrf-retraining"
-#: Every experiment gaitgrf writes, in the order `gaitgrf ui` lists them.
-PROJECT_EXPERIMENTS: Final = (TUNING_EXPERIMENT, EVALUATION_EXPERIMENT, RETRAIN_EXPERIMENT)
 PARENT_TAG: Final = "mlflow.parentRunId"
 #: Tag prefix of everything gaitgrf writes (`gaitgrf.study`, `gaitgrf.data_version`, ...).
 TAG: Final = "gaitgrf."
-
-
-#: MLflow's standard source tags (`mlflow.utils.mlflow_tags`), which its UI shows per run.
-SOURCE_NAME_TAG: Final = "mlflow.source.name"
-SOURCE_TYPE_TAG: Final = "mlflow.source.type"
-GIT_COMMIT_TAG: Final = "mlflow.source.git.commit"
-_COMMIT = re.compile(r"[0-9a-f]{7,64}")
-
-
-def source_tags(commit: str, source_name: str) -> dict[str, str]:
-    """MLflow's own source tags for the runs gaitgrf creates through the client.
-
-    The fluent `mlflow.start_run` sets them from the running script; `create_run` sets none, so
-    the UI's Source column was empty. `commit` is `gaitgrf.runtime.git_commit()`: MLflow's tag
-    holds the bare hash (a `-dirty` tree stays visible in `gaitgrf.git_commit`), and is left out
-    when there is no commit (outside git). `source_name` names the code that ran.
-    """
-    tags = {SOURCE_NAME_TAG: source_name, SOURCE_TYPE_TAG: "LOCAL"}
-    head = commit.removesuffix("-dirty")
-    if _COMMIT.fullmatch(head):
-        tags[GIT_COMMIT_TAG] = head
-    return tags
 
 
 class TrackingError(GaitGrfError):
@@ -103,49 +102,9 @@ def fluent_uris(uri: str) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def logged_model_id(model_uri: str) -> str | None:
-    """The id in a logged model's URI (`models:/m-<id>`), or None for any other URI."""
-    return model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
-
-
 def sqlite_uri(path: Path) -> str:
     """SQLite URI with an absolute path: stages run from different working directories."""
     return f"sqlite:///{path.resolve()}"
-
-
-def runs_table_url(ui_url: str, experiment_id: str) -> str:
-    """The MLflow UI page that shows an experiment's runs table, whatever the experiment's kind.
-
-    MLflow 3.17 opens `#/experiments/<id>` on the page of the kind it infers for the experiment,
-    often the GenAI one (traces, evaluations), where gaitgrf's runs are one click away at best.
-    The UI's `runs` tab has a route of its own (`/experiments/:experimentId/runs` under its hash
-    router; a test reads it from the installed UI bundle) that always opens the classic table.
-    """
-    return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs"
-
-
-def project_experiment_ids(tracking_uri: str) -> dict[str, str]:
-    """Name -> id of the `PROJECT_EXPERIMENTS` that exist (and are not deleted) in a store.
-
-    Creates nothing: an SQLite file that does not exist yet holds none, and opening it would
-    create it (with MLflow's migrations) only to find that out. An MLflow server (http URI) is
-    not asked: its UI is the server itself, and an unreachable one would stall on retries.
-    """
-    sqlite_file = tracking_uri.removeprefix("sqlite:///")
-    if tracking_uri.startswith(("http://", "https://")) or (
-        sqlite_file != tracking_uri and not Path(sqlite_file).is_file()
-    ):
-        return {}
-    from mlflow.entities import LifecycleStage
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri)
-    found = {}
-    for name in PROJECT_EXPERIMENTS:
-        experiment = client.get_experiment_by_name(name)
-        if experiment is not None and experiment.lifecycle_stage == LifecycleStage.ACTIVE:
-            found[name] = str(experiment.experiment_id)
-    return found
 
 
 class Tracker:
@@ -173,6 +132,8 @@ class Tracker:
         found = self.client.get_experiment_by_name(name)
         if found is not None:
             exp_id = str(found.experiment_id)
+            if name in EXPERIMENT_NOTES and not (found.tags or {}).get(NOTE_TAG):
+                self.client.set_experiment_tag(exp_id, NOTE_TAG, EXPERIMENT_NOTES[name])
         else:
             location = None
             # Behind a tracking server, the server's artifact store (proxied) is the place.
@@ -181,7 +142,8 @@ class Tracker:
             ):
                 root = str(self.artifact_root)
                 location = root if "://" in root else Path(root).resolve().joinpath(name).as_uri()
-            exp_id = str(self.client.create_experiment(name, artifact_location=location))
+            note = {NOTE_TAG: EXPERIMENT_NOTES[name]} if name in EXPERIMENT_NOTES else None
+            exp_id = str(self.client.create_experiment(name, artifact_location=location, tags=note))
         self._experiments[name] = exp_id
         return exp_id
 
@@ -202,8 +164,12 @@ class Tracker:
         name: str,
         tags: Mapping[str, str] | None = None,
         parent: str | None = None,
+        note: str | None = None,
     ) -> str:
+        """Create a run; `note` is its description in the UI (`mlflow.note.content`)."""
         all_tags = {**self.source_tags, **(tags or {})}
+        if note:
+            all_tags[NOTE_TAG] = note
         if parent:
             all_tags[PARENT_TAG] = parent
         run = self.client.create_run(self.experiment(experiment), run_name=name, tags=all_tags)
@@ -297,7 +263,14 @@ class Tracker:
         return str(info.model_uri)
 
     # --- registry ------------------------------------------------------------------------------
-    def register(self, name: str, model_uri: str, run_id: str, tags: Mapping[str, Any]) -> str:
+    def register(
+        self,
+        name: str,
+        model_uri: str,
+        run_id: str,
+        tags: Mapping[str, Any],
+        description: str | None = None,
+    ) -> str:
         """Register the logged model `model_uri` as a new version of `name`, linked both ways.
 
         The version points at the logged model through its source `models:/m-<id>` and
@@ -306,7 +279,7 @@ class Tracker:
         `mlflow.modelVersions` tag, which its page reads ("Registered versions"). MLflow 3.17
         writes that tag only in `mlflow.register_model` (client side) and in a tracking server's
         create-version handler; `create_model_version` against a database store does not, so
-        `link_version` does it.
+        `link_version` does it. `description` is the version's (`describe_version`).
         """
         from mlflow.exceptions import MlflowException
 
@@ -322,6 +295,7 @@ class Tracker:
                 model_uri,
                 run_id=run_id,
                 tags={k: str(v) for k, v in tags.items()},
+                description=description,
                 model_id=model_id,
             )
         if model_id is not None:
@@ -346,6 +320,14 @@ class Tracker:
             self.client.set_logged_model_tags(
                 model_id, {MLFLOW_MODEL_VERSIONS: json.dumps([*linked, entry])}
             )
+
+    def describe_model(self, name: str, description: str) -> None:
+        """Set the registered model's description (its page's "Description")."""
+        self.client.update_registered_model(name, description=description)
+
+    def describe_version(self, name: str, version: str, description: str) -> None:
+        """Set a version's description (a reused version gets its latest numbers)."""
+        self.client.update_model_version(name, version, description=description)
 
     def alias_version(self, name: str, alias: str) -> str | None:
         from mlflow.exceptions import MlflowException
@@ -391,30 +373,3 @@ class Tracker:
 
     def model_uri(self, name: str, version: str) -> str:
         return f"models:/{name}/{version}"
-
-
-#: Distributions the logged models need at serving time (pinned to what trained them).
-RUNTIME_DISTRIBUTIONS: Final = (
-    "mlflow",
-    "torch",
-    "torchvision",
-    "numpy",
-    "pandas",
-    "scipy",
-    "pyarrow",
-    "pydantic",
-    "pyyaml",
-)
-
-
-def pip_requirements() -> list[str]:
-    """`name==version` of the installed runtime distributions (no inference at log time)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    pins = []
-    for dist in RUNTIME_DISTRIBUTIONS:
-        try:
-            pins.append(f"{dist}=={version(dist).split('+')[0]}")
-        except PackageNotFoundError:
-            continue
-    return pins

@@ -18,6 +18,7 @@ import mlflow.pyfunc
 import pytest
 from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
+from gaitgrf.pipeline.promote import MODEL_DESCRIPTION
 from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, fluent_uris, logged_model_id, sqlite_uri
 
 
@@ -71,3 +72,15 @@ def test_linking_again_adds_no_duplicate(logged: tuple[Tracker, str, str]) -> No
         {"name": "gaitgrf", "version": first},
         {"name": "other", "version": second},
     ]
+
+
+def test_registered_model_and_version_have_descriptions(logged: tuple[Tracker, str, str]) -> None:
+    tracker, uri, run_id = logged
+    version = tracker.register("gaitgrf", uri, run_id, {}, "study s: cv loss 0.1")
+    assert tracker.client.get_model_version("gaitgrf", version).description == (
+        "study s: cv loss 0.1"
+    )
+    tracker.describe_version("gaitgrf", version, "newer numbers")  # a reused version
+    assert tracker.client.get_model_version("gaitgrf", version).description == "newer numbers"
+    tracker.describe_model("gaitgrf", MODEL_DESCRIPTION)
+    assert tracker.client.get_registered_model("gaitgrf").description == MODEL_DESCRIPTION

@@ -1,7 +1,8 @@
 """Runs gaitgrf creates follow MLflow's conventions (issue 17, item 7).
 
 MLflow's UI reads standard tags that only its fluent API sets by itself: the source and git
-commit of a run (`mlflow.source.*`). gaitgrf creates runs through the client, so it sets them.
+commit of a run (`mlflow.source.*`), descriptions of experiments and runs
+(`mlflow.note.content`). gaitgrf creates runs through the client, so it sets them.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ import pytest
 
 from gaitgrf.core.config import Params
 from gaitgrf.runtime import open_tracker
-from gaitgrf.tracking import (
+from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, sqlite_uri
+from gaitgrf.tracking_conventions import (
+    EVALUATION_EXPERIMENT,
+    EXPERIMENT_NOTES,
     GIT_COMMIT_TAG,
+    NOTE_TAG,
+    RETRAIN_EXPERIMENT,
     SOURCE_NAME_TAG,
     SOURCE_TYPE_TAG,
-    TUNING_EXPERIMENT,
-    Tracker,
     source_tags,
-    sqlite_uri,
 )
 
 HEAD = "0123456789abcdef0123456789abcdef01234567"
@@ -66,3 +69,24 @@ def test_open_tracker_tags_runs_with_the_checkout_head(
     tags = tracker.client.get_run(run).data.tags
     assert tags[GIT_COMMIT_TAG] == head
     assert tags[SOURCE_NAME_TAG] == "gaitgrf.pipeline.evaluate"
+
+
+# --- (c) descriptions ---------------------------------------------------------------------------
+def test_experiments_and_runs_have_descriptions(tmp_path: Path) -> None:
+    tracker = Tracker(sqlite_uri(tmp_path / "mlflow.db"))
+    for name in (TUNING_EXPERIMENT, EVALUATION_EXPERIMENT, RETRAIN_EXPERIMENT):
+        experiment = tracker.client.get_experiment(tracker.experiment(name))
+        assert experiment.tags[NOTE_TAG] == EXPERIMENT_NOTES[name]
+    run = tracker.start_run(TUNING_EXPERIMENT, "s", note="what this run is")
+    assert tracker.client.get_run(run).data.tags[NOTE_TAG] == "what this run is"
+    assert (
+        NOTE_TAG not in tracker.client.get_run(tracker.start_run(TUNING_EXPERIMENT, "t")).data.tags
+    )
+
+
+def test_an_experiment_created_before_gets_its_description(tmp_path: Path) -> None:
+    uri = sqlite_uri(tmp_path / "mlflow.db")
+    old = Tracker(uri).client.create_experiment(EVALUATION_EXPERIMENT)  # as older gaitgrf did
+    Tracker(uri).experiment(EVALUATION_EXPERIMENT)
+    tags = Tracker(uri).client.get_experiment(old).tags
+    assert tags[NOTE_TAG] == EXPERIMENT_NOTES[EVALUATION_EXPERIMENT]

@@ -106,7 +106,13 @@ def _parent_run(
         parent: str = found.info.run_id
         tracker.resume_run(parent)
         return parent
-    parent = tracker.start_run(TUNING_EXPERIMENT, name, {**tags, "gaitgrf.role": "study"})
+    parent = tracker.start_run(
+        TUNING_EXPERIMENT,
+        name,
+        {**tags, "gaitgrf.role": "study"},
+        note=f"Optuna study {name}: one child run per trial, and the refit of the "
+        "best trial on all tuning subjects, which owns the logged models.",
+    )
     tracker.log_params(parent, {f"budget.{k}": v for k, v in budget.model_dump().items()})
     return parent
 
