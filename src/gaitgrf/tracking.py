@@ -207,6 +207,25 @@ class Tracker:
         if batch:
             self.client.log_batch(run_id, tags=batch)
 
+    def log_dataset(
+        self, run_id: str, name: str, data_version: str, context: str, file: str
+    ) -> None:
+        """Log the fused data a run used as an MLflow dataset input (the run page's Datasets).
+
+        The digest is DVC's hash of `data/fused` (`data_digest`), so a dataset in MLflow and a
+        `dvc.lock` entry are matched by eye; `file` names the set inside it.
+        """
+        import json
+
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        from gaitgrf.tracking_conventions import DATASET_CONTEXT_TAG, data_digest
+
+        source = {"stage": "fuse", "file": file, "data_version": data_version}
+        dataset = Dataset(name, data_digest(data_version), "dvc", json.dumps(source))
+        tag = InputTag(DATASET_CONTEXT_TAG, context)
+        self.client.log_inputs(run_id, datasets=[DatasetInput(dataset, tags=[tag])])
+
     def log_artifacts(self, run_id: str, paths: Sequence[Path], folder: str | None = None) -> None:
         for path in paths:
             if path.is_dir():

@@ -57,6 +57,18 @@ def source_tags(commit: str, source_name: str) -> dict[str, str]:
     return tags
 
 
+#: The input tag that says what a run did with a dataset (`training`, `evaluation`, ...).
+DATASET_CONTEXT_TAG: Final = "mlflow.data.context"
+#: MLflow stores a dataset digest in 36 characters (a VARCHAR(36) column).
+_DIGEST_LEN: Final = 36
+
+
+def data_digest(data_version: str) -> str:
+    """The MLflow dataset digest of a `gaitgrf.runtime.data_version`: DVC's md5 (or the
+    fallback sha256) without its `dvc:`/`sha256:` prefix, so the UI shows DVC's own hash."""
+    return data_version.partition(":")[2][:_DIGEST_LEN] or data_version[:_DIGEST_LEN]
+
+
 def logged_model_id(model_uri: str) -> str | None:
     """The id in a logged model's URI (`models:/m-<id>`), or None for any other URI."""
     return model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None

@@ -7,15 +7,19 @@ commit of a run (`mlflow.source.*`), descriptions of experiments and runs
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from gaitgrf.core.config import Params
+from gaitgrf.pipeline.evaluate.run import log_to_mlflow
 from gaitgrf.runtime import open_tracker
 from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, sqlite_uri
 from gaitgrf.tracking_conventions import (
+    DATASET_CONTEXT_TAG,
     EVALUATION_EXPERIMENT,
     EXPERIMENT_NOTES,
     GIT_COMMIT_TAG,
@@ -23,6 +27,7 @@ from gaitgrf.tracking_conventions import (
     RETRAIN_EXPERIMENT,
     SOURCE_NAME_TAG,
     SOURCE_TYPE_TAG,
+    data_digest,
     source_tags,
 )
 
@@ -90,3 +95,49 @@ def test_an_experiment_created_before_gets_its_description(tmp_path: Path) -> No
     Tracker(uri).experiment(EVALUATION_EXPERIMENT)
     tags = Tracker(uri).client.get_experiment(old).tags
     assert tags[NOTE_TAG] == EXPERIMENT_NOTES[EVALUATION_EXPERIMENT]
+
+
+# --- (a) the data as an MLflow dataset ---------------------------------------------------------
+MD5 = "0123456789abcdef0123456789abcdef"
+
+
+def test_data_digest_is_dvcs_hash() -> None:
+    assert data_digest(f"dvc:{MD5}") == MD5
+    assert data_digest(f"sha256:{MD5}") == MD5
+    assert len(data_digest("x" * 80)) == 36  # MLflow's column holds 36 characters
+
+
+def _datasets(tracker: Tracker, run_id: str) -> list[tuple[str, str, str]]:
+    inputs = tracker.client.get_run(run_id).inputs.dataset_inputs
+    return [
+        (
+            d.dataset.name,
+            d.dataset.digest,
+            {t.key: t.value for t in d.tags}[DATASET_CONTEXT_TAG],
+        )
+        for d in inputs
+    ]
+
+
+def test_evaluation_runs_log_their_data_as_a_dataset(tmp_path: Path) -> None:
+    tracker = Tracker(sqlite_uri(tmp_path / "mlflow.db"))
+    result = SimpleNamespace(
+        study="cnn1d__subject",
+        architecture="cnn1d",
+        condition="subject",
+        summary={"mlflow": {"refit_run_id": "r"}},
+        diverged=None,
+        pooled={"rrmse_mean": 10.0},
+        cohorts={},
+        profile={"parameters": 5.0},
+        cv_val_loss=0.1,
+    )
+    info = {"layout": "stance", "data_version": f"dvc:{MD5}"}
+    log_to_mlflow(tracker, [result], [], info)  # type: ignore[list-item]
+    experiment = tracker.experiment(EVALUATION_EXPERIMENT)
+    run = tracker.find_run(EVALUATION_EXPERIMENT, {"gaitgrf.study": "cnn1d__subject"})
+    assert run is not None and experiment
+    assert _datasets(tracker, run.info.run_id) == [("fused/stance/subject", MD5, "evaluation")]
+    dataset = run.inputs.dataset_inputs[0].dataset
+    assert json.loads(dataset.source)["data_version"] == f"dvc:{MD5}"
+    assert run.data.tags[NOTE_TAG].startswith("cnn1d__subject's refit model")

@@ -157,6 +157,11 @@ def test_study_tracks_trials_and_logs_a_loadable_model(tmp_path: Path) -> None:
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == ml["parent_run_id"]]
     roles = sorted(r.data.tags["gaitgrf.role"] for r in children)
     assert roles == ["refit", "trial", "trial"]
+    # The study's parent run names the data it tunes on (an MLflow dataset, DVC's hash).
+    parent = client.get_run(ml["parent_run_id"])
+    (data,) = parent.inputs.dataset_inputs
+    assert data.dataset.name == "fused/stance/subject" and data.dataset.digest == "test-v1"
+    assert [(t.key, t.value) for t in data.tags] == [("mlflow.data.context", "tuning")]
     trial_run = next(r for r in children if r.data.tags["gaitgrf.role"] == "trial")
     assert trial_run.data.tags["gaitgrf.data_version"] == "test-v1"
     assert trial_run.data.tags["gaitgrf.git_commit"] == "abc"

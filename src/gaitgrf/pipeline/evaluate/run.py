@@ -228,6 +228,14 @@ def log_to_mlflow(
             "(pooled and per-cohort metrics).",
         )
         tracker.log_params(run, {"architecture": res.architecture, "condition": res.condition})
+        layout = str(context.get("layout"))
+        tracker.log_dataset(
+            run,
+            f"fused/{layout}/{res.condition}",
+            str(context.get("data_version")),
+            "evaluation",
+            f"{layout}/{res.condition}.npz",
+        )
         finite = {k: v for k, v in res.pooled.items() if np.isfinite(v)}
         finite.update(
             {

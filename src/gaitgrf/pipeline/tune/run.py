@@ -134,6 +134,14 @@ def _join(request: StudyRequest) -> tuple[optuna.Study, StudyContext, str]:
             names = set(space_names(arch))
             study.enqueue_trial({k: v for k, v in models.get(arch).defaults.items() if k in names})
         parent = _parent_run(request.tracker, name, print_, tags, budget)
+    if request.tracker is not None and parent is not None:  # what the study tunes on
+        request.tracker.log_dataset(
+            parent,
+            f"fused/{cfg.layout}/{request.condition}",
+            request.data_version,
+            "tuning",
+            f"{cfg.layout}/{request.condition}.npz",
+        )
     slots = TrialBudget(
         storage=storage, study_id=storage.get_study_id_from_name(name), n_trials=budget.n_trials
     )
