@@ -54,11 +54,18 @@ def storage_url(params: Params, environ: Mapping[str, str]) -> str:
     return environ.get(STORAGE_ENV) or params.tune.storage or sqlite_uri(params.paths.optuna_db)
 
 
-def open_tracker(params: Params, environ: Mapping[str, str]) -> Tracker:
-    """The MLflow store of this run (`tracking_uri`) with params' artifact root."""
-    from gaitgrf.tracking import Tracker
+def open_tracker(
+    params: Params, environ: Mapping[str, str], source_name: str = "gaitgrf"
+) -> Tracker:
+    """The MLflow store of this run (`tracking_uri`) with params' artifact root; every run it
+    starts carries MLflow's source tags: `source_name` (the code that runs) and git's HEAD."""
+    from gaitgrf.tracking import Tracker, source_tags
 
-    return Tracker(tracking_uri(params, environ), params.paths.mlflow_artifacts)
+    return Tracker(
+        tracking_uri(params, environ),
+        params.paths.mlflow_artifacts,
+        source=source_tags(git_commit(), source_name),
+    )
 
 
 def git_commit() -> str:

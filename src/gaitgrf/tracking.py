@@ -24,16 +24,38 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.tracking_conventions import (
+    EVALUATION_EXPERIMENT,
+    EXPERIMENT_NOTES,
+    NOTE_TAG,
+    RETRAIN_EXPERIMENT,
+    TUNING_EXPERIMENT,
+    logged_model_id,
+    pip_requirements,
+    project_experiment_ids,
+    runs_table_url,
+    source_tags,
+)
+
+#: Re-exported from `tracking_conventions`, where they live, for the existing importers.
+__all__ = [
+    "EVALUATION_EXPERIMENT",
+    "RETRAIN_EXPERIMENT",
+    "TUNING_EXPERIMENT",
+    "Tracker",
+    "fluent_uris",
+    "logged_model_id",
+    "pip_requirements",
+    "project_experiment_ids",
+    "runs_table_url",
+    "source_tags",
+    "sqlite_uri",
+]
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
     from mlflow.tracking import MlflowClient
 
-TUNING_EXPERIMENT: Final = "gaitgrf-tuning"
-EVALUATION_EXPERIMENT: Final = "gaitgrf-evaluation"
-RETRAIN_EXPERIMENT: Final = "gaitgrf-retraining"
-#: Every experiment gaitgrf writes, in the order `gaitgrf ui` lists them.
-PROJECT_EXPERIMENTS: Final = (TUNING_EXPERIMENT, EVALUATION_EXPERIMENT, RETRAIN_EXPERIMENT)
 PARENT_TAG: Final = "mlflow.parentRunId"
 #: Tag prefix of everything gaitgrf writes (`gaitgrf.study`, `gaitgrf.data_version`, ...).
 TAG: Final = "gaitgrf."
@@ -85,49 +107,21 @@ def sqlite_uri(path: Path) -> str:
     return f"sqlite:///{path.resolve()}"
 
 
-def runs_table_url(ui_url: str, experiment_id: str) -> str:
-    """The MLflow UI page that shows an experiment's runs table, whatever the experiment's kind.
-
-    MLflow 3.17 opens `#/experiments/<id>` on the page of the kind it infers for the experiment,
-    often the GenAI one (traces, evaluations), where gaitgrf's runs are one click away at best.
-    The UI's `runs` tab has a route of its own (`/experiments/:experimentId/runs` under its hash
-    router; a test reads it from the installed UI bundle) that always opens the classic table.
-    """
-    return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs"
-
-
-def project_experiment_ids(tracking_uri: str) -> dict[str, str]:
-    """Name -> id of the `PROJECT_EXPERIMENTS` that exist (and are not deleted) in a store.
-
-    Creates nothing: an SQLite file that does not exist yet holds none, and opening it would
-    create it (with MLflow's migrations) only to find that out. An MLflow server (http URI) is
-    not asked: its UI is the server itself, and an unreachable one would stall on retries.
-    """
-    sqlite_file = tracking_uri.removeprefix("sqlite:///")
-    if tracking_uri.startswith(("http://", "https://")) or (
-        sqlite_file != tracking_uri and not Path(sqlite_file).is_file()
-    ):
-        return {}
-    from mlflow.entities import LifecycleStage
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri)
-    found = {}
-    for name in PROJECT_EXPERIMENTS:
-        experiment = client.get_experiment_by_name(name)
-        if experiment is not None and experiment.lifecycle_stage == LifecycleStage.ACTIVE:
-            found[name] = str(experiment.experiment_id)
-    return found
-
-
 class Tracker:
     """One MLflow tracking + registry store and where new experiments keep their artifacts."""
 
-    def __init__(self, tracking_uri: str, artifact_root: Path | str | None = None) -> None:
+    def __init__(
+        self,
+        tracking_uri: str,
+        artifact_root: Path | str | None = None,
+        source: Mapping[str, str] | None = None,
+    ) -> None:
+        """`source`: tags every run started here carries (`source_tags`), under its own."""
         from mlflow.tracking import MlflowClient
 
         self.tracking_uri = tracking_uri
         self.artifact_root = artifact_root
+        self.source_tags = dict(source or {})
         self.client: MlflowClient = MlflowClient(tracking_uri, registry_uri=tracking_uri)
         self._experiments: dict[str, str] = {}
 
@@ -138,6 +132,8 @@ class Tracker:
         found = self.client.get_experiment_by_name(name)
         if found is not None:
             exp_id = str(found.experiment_id)
+            if name in EXPERIMENT_NOTES and not (found.tags or {}).get(NOTE_TAG):
+                self.client.set_experiment_tag(exp_id, NOTE_TAG, EXPERIMENT_NOTES[name])
         else:
             location = None
             # Behind a tracking server, the server's artifact store (proxied) is the place.
@@ -146,7 +142,8 @@ class Tracker:
             ):
                 root = str(self.artifact_root)
                 location = root if "://" in root else Path(root).resolve().joinpath(name).as_uri()
-            exp_id = str(self.client.create_experiment(name, artifact_location=location))
+            note = {NOTE_TAG: EXPERIMENT_NOTES[name]} if name in EXPERIMENT_NOTES else None
+            exp_id = str(self.client.create_experiment(name, artifact_location=location, tags=note))
         self._experiments[name] = exp_id
         return exp_id
 
@@ -167,8 +164,12 @@ class Tracker:
         name: str,
         tags: Mapping[str, str] | None = None,
         parent: str | None = None,
+        note: str | None = None,
     ) -> str:
-        all_tags = dict(tags or {})
+        """Create a run; `note` is its description in the UI (`mlflow.note.content`)."""
+        all_tags = {**self.source_tags, **(tags or {})}
+        if note:
+            all_tags[NOTE_TAG] = note
         if parent:
             all_tags[PARENT_TAG] = parent
         run = self.client.create_run(self.experiment(experiment), run_name=name, tags=all_tags)
@@ -205,6 +206,25 @@ class Tracker:
         batch = [RunTag(k, str(v)) for k, v in tags.items()]
         if batch:
             self.client.log_batch(run_id, tags=batch)
+
+    def log_dataset(
+        self, run_id: str, name: str, data_version: str, context: str, file: str
+    ) -> None:
+        """Log the fused data a run used as an MLflow dataset input (the run page's Datasets).
+
+        The digest is DVC's hash of `data/fused` (`data_digest`), so a dataset in MLflow and a
+        `dvc.lock` entry are matched by eye; `file` names the set inside it.
+        """
+        import json
+
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        from gaitgrf.tracking_conventions import DATASET_CONTEXT_TAG, data_digest
+
+        source = {"stage": "fuse", "file": file, "data_version": data_version}
+        dataset = Dataset(name, data_digest(data_version), "dvc", json.dumps(source))
+        tag = InputTag(DATASET_CONTEXT_TAG, context)
+        self.client.log_inputs(run_id, datasets=[DatasetInput(dataset, tags=[tag])])
 
     def log_artifacts(self, run_id: str, paths: Sequence[Path], folder: str | None = None) -> None:
         for path in paths:
@@ -262,17 +282,31 @@ class Tracker:
         return str(info.model_uri)
 
     # --- registry ------------------------------------------------------------------------------
-    def register(self, name: str, model_uri: str, run_id: str, tags: Mapping[str, Any]) -> str:
+    def register(
+        self,
+        name: str,
+        model_uri: str,
+        run_id: str,
+        tags: Mapping[str, Any],
+        description: str | None = None,
+    ) -> str:
+        """Register the logged model `model_uri` as a new version of `name`, linked both ways.
+
+        The version points at the logged model through its source `models:/m-<id>` and
+        `model_id` (a database registry stores only the source; a server both) and at the
+        refit run through `run_id`; the logged model points back at the version through its
+        `mlflow.modelVersions` tag, which its page reads ("Registered versions"). MLflow 3.17
+        writes that tag only in `mlflow.register_model` (client side) and in a tracking server's
+        create-version handler; `create_model_version` against a database store does not, so
+        `link_version` does it. `description` is the version's (`describe_version`).
+        """
         from mlflow.exceptions import MlflowException
 
         try:
             self.client.get_registered_model(name)
         except MlflowException:
             self.client.create_registered_model(name)
-        # A logged model's URI (`models:/m-<id>`): a tracking server wants its id as well.
-        model_id = (
-            model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
-        )
+        model_id = logged_model_id(model_uri)
         # MLflow resolves a `models:/` source through the *global* tracking URI, not the client's.
         with fluent_uris(self.tracking_uri):
             version = self.client.create_model_version(
@@ -280,9 +314,39 @@ class Tracker:
                 model_uri,
                 run_id=run_id,
                 tags={k: str(v) for k, v in tags.items()},
+                description=description,
                 model_id=model_id,
             )
+        if model_id is not None:
+            self.link_version(name, str(version.version), model_id)
         return str(version.version)
+
+    def link_version(self, name: str, version: str, model_id: str) -> None:
+        """Add `name` v`version` to the logged model's `mlflow.modelVersions` tag, once.
+
+        Idempotent (a tracking server may have written the entry already, and a version reused
+        by a later promotion is linked again): the same store-side rule as MLflow's
+        `set_model_versions_tags`, through public client calls so it works on any store.
+        """
+        import json
+
+        from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
+
+        entry = {"name": name, "version": str(version)}
+        current = self.client.get_logged_model(model_id).tags.get(MLFLOW_MODEL_VERSIONS)
+        linked: list[dict[str, str]] = json.loads(current) if current else []
+        if entry not in linked:
+            self.client.set_logged_model_tags(
+                model_id, {MLFLOW_MODEL_VERSIONS: json.dumps([*linked, entry])}
+            )
+
+    def describe_model(self, name: str, description: str) -> None:
+        """Set the registered model's description (its page's "Description")."""
+        self.client.update_registered_model(name, description=description)
+
+    def describe_version(self, name: str, version: str, description: str) -> None:
+        """Set a version's description (a reused version gets its latest numbers)."""
+        self.client.update_model_version(name, version, description=description)
 
     def alias_version(self, name: str, alias: str) -> str | None:
         from mlflow.exceptions import MlflowException
@@ -316,6 +380,8 @@ class Tracker:
                 "version": str(v.version),
                 "aliases": sorted(aliases.get(str(v.version), [])),
                 "run_id": v.run_id,
+                # a database registry keeps no model_id column: the source names the model
+                "model_id": v.model_id or logged_model_id(v.source or ""),
                 "source": v.source,
                 "created": v.creation_timestamp,
                 "tags": dict(v.tags or {}),
@@ -326,30 +392,3 @@ class Tracker:
 
     def model_uri(self, name: str, version: str) -> str:
         return f"models:/{name}/{version}"
-
-
-#: Distributions the logged models need at serving time (pinned to what trained them).
-RUNTIME_DISTRIBUTIONS: Final = (
-    "mlflow",
-    "torch",
-    "torchvision",
-    "numpy",
-    "pandas",
-    "scipy",
-    "pyarrow",
-    "pydantic",
-    "pyyaml",
-)
-
-
-def pip_requirements() -> list[str]:
-    """`name==version` of the installed runtime distributions (no inference at log time)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    pins = []
-    for dist in RUNTIME_DISTRIBUTIONS:
-        try:
-            pins.append(f"{dist}=={version(dist).split('+')[0]}")
-        except PackageNotFoundError:
-            continue
-    return pins

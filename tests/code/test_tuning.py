@@ -157,13 +157,27 @@ def test_study_tracks_trials_and_logs_a_loadable_model(tmp_path: Path) -> None:
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == ml["parent_run_id"]]
     roles = sorted(r.data.tags["gaitgrf.role"] for r in children)
     assert roles == ["refit", "trial", "trial"]
+    # The study's parent run names the data it tunes on (an MLflow dataset, DVC's hash).
+    parent = client.get_run(ml["parent_run_id"])
+    (data,) = parent.inputs.dataset_inputs
+    assert data.dataset.name == "fused/stance/subject" and data.dataset.digest == "test-v1"
+    assert [(t.key, t.value) for t in data.tags] == [("mlflow.data.context", "tuning")]
     trial_run = next(r for r in children if r.data.tags["gaitgrf.role"] == "trial")
     assert trial_run.data.tags["gaitgrf.data_version"] == "test-v1"
     assert trial_run.data.tags["gaitgrf.git_commit"] == "abc"
     assert "lr" in trial_run.data.params
-    history = client.get_metric_history(trial_run.info.run_id, "val_loss")
-    assert len(history) == 2 * 2  # 2 folds x 2 epochs (no early stop at 2 epochs)
-    assert "cv_val_loss" in trial_run.data.metrics
+    # One metric key per fold, each over its own epochs: no sawtooth of folds end to end.
+    run_id, metrics = trial_run.info.run_id, trial_run.data.metrics
+    assert "val_loss" not in metrics and "train_loss" not in metrics
+    for fold in (0, 1):  # 2 folds x 2 epochs (no early stop at 2 epochs)
+        for name in ("val_loss", "train_loss"):
+            history = client.get_metric_history(run_id, f"fold{fold}/{name}")
+            assert [m.step for m in history] == [0, 1], (fold, name)
+        best = min(m.value for m in client.get_metric_history(run_id, f"fold{fold}/val_loss"))
+        assert metrics[f"fold{fold}/best_val_loss"] == pytest.approx(best)
+    # The trial's score stays the mean over the folds.
+    mean = np.mean([metrics["fold0/best_val_loss"], metrics["fold1/best_val_loss"]])
+    assert metrics["cv_val_loss"] == pytest.approx(mean)
     # The logged pyfunc model predicts the same forces as the saved bundle.
     import mlflow.pyfunc
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -254,7 +255,8 @@ def test_subjects_suite_catches_what_it_checks(tmp_path: Path) -> None:
     rows[1] = {**rows[1], "subject_id": "S01", "mass_kg": 900.0, "sex": "x"}  # dup, lb?, typo
     subjects = pd.DataFrame(rows, columns=list(c.SUBJECT_COLUMNS))
     metrics = pd.DataFrame(columns=list(METRIC_COLUMNS))
-    result = run_suites(subjects, metrics, subject_checks(), [], tmp_path / "docs")
+    when = datetime(2025, 1, 1, tzinfo=UTC)
+    result = run_suites(subjects, metrics, subject_checks(), [], tmp_path / "docs", when)
     assert not result.subjects_ok
     failed = {str(f["column"]) for f in result.subject_failures}
     assert failed == {"['cohort_id', 'subject_id']", "mass_kg", "sex"}

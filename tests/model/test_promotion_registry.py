@@ -16,7 +16,14 @@ import pytest
 
 from gaitgrf.core.artifacts import BUNDLE_DIR, SUMMARY_FILE, Artifacts
 from gaitgrf.core.config import BudgetConfig, PathsConfig, PromoteConfig, TuneConfig
-from gaitgrf.pipeline.promote import CHALLENGER, CHAMPION, PromotionError, promote, rollback
+from gaitgrf.pipeline.promote import (
+    CHALLENGER,
+    CHAMPION,
+    MODEL_DESCRIPTION,
+    PromotionError,
+    promote,
+    rollback,
+)
 from gaitgrf.pipeline.tune.run import StudyRequest, run_study
 from gaitgrf.predictor import GrfPredictor, frame_from_arrays
 from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, fluent_uris, sqlite_uri
@@ -107,6 +114,10 @@ def test_promotion_sequence(world: dict[str, Any]) -> None:
     # 1. Empty registry: the (bad) challenger becomes the first champion.
     first = _promote(world, [world["bad"]])
     assert first["promoted"] and first["champion_after"] == "1"
+    # Descriptions: the registered model's, and each version's (its study and numbers).
+    assert tracker.client.get_registered_model("gaitgrf").description == MODEL_DESCRIPTION
+    about = tracker.client.get_model_version("gaitgrf", "1").description
+    assert about.startswith("bad__subject (cnn1d, condition subject): cv loss")
     assert tracker.alias_version("gaitgrf", CHAMPION) == "1"
     # 2. The trained model is far better on the same test subjects: it takes over.
     second = _promote(world, [world["trained"]])

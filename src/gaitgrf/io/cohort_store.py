@@ -49,11 +49,18 @@ def write_subjects(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
             writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in c.SUBJECT_COLUMNS})
 
 
-def write_manifest(root: Path, cohort_id: str, source: Mapping[str, Any]) -> dict[str, Any]:
+def write_manifest(
+    root: Path, cohort_id: str, source: Mapping[str, Any], *, created_at: str | None = None
+) -> dict[str, Any]:
+    """Write the manifest of the cohort at `root`: checksums of its files, where it came from.
+
+    `created_at` defaults to now (a new delivery); a derived copy passes its source's time, so
+    that writing it again from the same input gives the same bytes (DVC sees no change).
+    """
     manifest = {
         "cohort_id": cohort_id,
         "contract_version": c.CONTRACT_VERSION,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created_at": created_at or datetime.now(UTC).isoformat(timespec="seconds"),
         "source": dict(source),
         "checksums": {
             p.relative_to(root).as_posix(): f"sha256:{sha256_file(p)}" for p in cohort_files(root)

@@ -37,6 +37,13 @@ if TYPE_CHECKING:
 CHAMPION: Final = "champion"
 CHALLENGER: Final = "challenger"
 PREVIOUS_TAG: Final = "gaitgrf.previous_champion"
+#: The registered model's description (its page in the MLflow UI).
+MODEL_DESCRIPTION: Final = (
+    "Ground reaction forces (vertical, anterior, lateral; in body weights) over a stance or "
+    "window, from wearable sensor signals and subject features. Serve `models:/<name>@champion`"
+    "; `challenger` is the latest candidate. Each version's tags hold its study, data version, "
+    "git commit, test metrics and promotion decision (docs/promotion.md)."
+)
 
 
 class PromotionError(GaitGrfError):
@@ -194,17 +201,32 @@ def _register_challenger(
         "gaitgrf.git_commit": best.get("git_commit"),
         **{f"gaitgrf.test.{k}": f"{v:.5f}" for k, v in chal_metrics.items()},
     }
+    about = _version_description(best, chal_metrics)
     if existing:
         version = str(existing[-1]["version"])
         tracker.tag_version(name, version, tags)
+        tracker.describe_version(name, version, about)
+        if existing[-1]["model_id"]:  # a version registered before the link was written
+            tracker.link_version(name, version, str(existing[-1]["model_id"]))
     else:
-        version = tracker.register(name, ml["model_uri"], ml["refit_run_id"], tags)
+        version = tracker.register(name, ml["model_uri"], ml["refit_run_id"], tags, about)
+    tracker.describe_model(name, MODEL_DESCRIPTION)
     tracker.set_alias(name, CHALLENGER, version)
     log(
         f"{name} v{version} ({best['study']}) is the {CHALLENGER}: cv loss "
         f"{float(best['cv_val_loss']):.4f}, test {PRIMARY} {chal_metrics[PRIMARY]:.3f}"
     )
     return version, chal_metrics
+
+
+def _version_description(best: Mapping[str, Any], chal_metrics: Mapping[str, float]) -> str:
+    """A version's description: which study it is and how it scored, in one sentence."""
+    return (
+        f"{best['study']} ({best['architecture']}, condition {best['condition']}): "
+        f"cv loss {float(best['cv_val_loss']):.4f}, test {PRIMARY} "
+        f"{chal_metrics[PRIMARY]:.2f} %, data {best.get('data_version')}, refit run "
+        f"{(best.get('mlflow') or {}).get('refit_run_id')}."
+    )
 
 
 def _decide_against_champion(

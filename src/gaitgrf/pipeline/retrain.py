@@ -113,7 +113,7 @@ def record_retrain(
     promotion_path = Artifacts.from_paths(params.paths).promotion_report()
     promotion = json.loads(promotion_path.read_text()) if promotion_path.is_file() else {}
     decided_now = "promote" in repro["stages"]
-    tracker = open_tracker(params, env)
+    tracker = open_tracker(params, env, "gaitgrf.pipeline.retrain")
     version = data_version(params.paths.fused)
     run = tracker.start_run(
         RETRAIN_EXPERIMENT,

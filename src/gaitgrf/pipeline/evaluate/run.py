@@ -227,8 +227,18 @@ def log_to_mlflow(
                 "gaitgrf.refit_run": str((res.summary.get("mlflow") or {}).get("refit_run_id")),
                 **({"gaitgrf.diverged": res.diverged} if res.diverged else {}),
             },
+            note=f"{res.study}'s refit model on the held-out test subjects "
+            "(pooled and per-cohort metrics).",
         )
         tracker.log_params(run, {"architecture": res.architecture, "condition": res.condition})
+        layout = str(context.get("layout"))
+        tracker.log_dataset(
+            run,
+            f"fused/{layout}/{res.condition}",
+            str(context.get("data_version")),
+            "evaluation",
+            f"{layout}/{res.condition}.npz",
+        )
         finite = {k: v for k, v in res.pooled.items() if np.isfinite(v)}
         finite.update(
             {
@@ -241,7 +251,11 @@ def log_to_mlflow(
         tracker.log_metrics(run, {**finite, **res.profile, "cv_val_loss": res.cv_val_loss})
         tracker.end_run(run)
     run = tracker.start_run(
-        EVALUATION_EXPERIMENT, "comparison", {**data_tags, "gaitgrf.role": "comparison"}
+        EVALUATION_EXPERIMENT,
+        "comparison",
+        {**data_tags, "gaitgrf.role": "comparison"},
+        note="All studies compared on the same test subjects: the report, tables and plots "
+        "are its artifacts (docs/evaluation.md).",
     )
     tracker.log_artifacts(run, list(artifacts))
     tracker.end_run(run)
@@ -274,7 +288,7 @@ def evaluate_stage(
         bootstrap=params.evaluate.bootstrap,
         alpha=params.evaluate.alpha,
     )
-    tracker = open_tracker(params, environ)
+    tracker = open_tracker(params, environ, "gaitgrf.pipeline.evaluate")
     report = [artifacts.evaluation_report(), artifacts.evaluation_dir()]
     log_to_mlflow(tracker, results, report, info)
     return metrics

@@ -37,6 +37,7 @@ from gaitgrf.core.config import ResampleConfig
 from gaitgrf.core.errors import GaitGrfError
 from gaitgrf.core.samples import LAYOUTS
 from gaitgrf.core.signal import common_time_base, filter_trial, interp_columns, resample_filtered
+from gaitgrf.io.cohort_store import sha256_file
 from gaitgrf.io.loader import Cohort, TrialRef, load_cohorts, read_trial
 from gaitgrf.io.trial_file import Trial
 from gaitgrf.physics.stream import with_physics
@@ -238,7 +239,7 @@ def resample_cohorts(
     plan = input_plan(_common_channels(walking))
     layouts = [layout for layout in LAYOUTS if layout in cfg.layouts]
     collected = _collect(cohorts, cfg, plan, model, layouts, progress, workers)
-    _write_outputs(Path(out_dir), validated_dir, cfg, model, plan, layouts, cohorts, collected)
+    _write_outputs(Path(out_dir), cfg, model, plan, layouts, cohorts, collected)
     report = _report(collected, layouts, plan)
     report_path = Path(report_path)
     report_path.parent.mkdir(parents=True, exist_ok=True)
@@ -304,7 +305,6 @@ def _collect(
 
 def _write_outputs(
     out_dir: Path,
-    validated_dir: Path,
     cfg: ResampleConfig,
     model: WearableModel,
     plan: InputPlan,
@@ -317,7 +317,10 @@ def _write_outputs(
     out_dir.mkdir(parents=True, exist_ok=True)
     provenance = {
         "stage": "resample",
-        "source": str(validated_dir),
+        # the input by content, not by path: an absolute path would differ between checkouts
+        "source_manifests": {
+            co.cohort_id: f"sha256:{sha256_file(co.root / c.MANIFEST_FILE)}" for co in cohorts
+        },
         "cohorts": sorted(counts),
         "trials": {cid: info["walking_trials"] for cid, info in counts.items()},
         "params": cfg.model_dump(mode="json"),

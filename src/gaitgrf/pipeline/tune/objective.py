@@ -55,6 +55,13 @@ class StudyContext:
     surplus: int = 0
 
 
+def fold_metric(fold: int, name: str) -> str:
+    """The MLflow key of metric `name` in cross-validation fold `fold`: `fold0/val_loss`.
+
+    The `/` groups the folds' charts in the MLflow UI (one section per fold prefix)."""
+    return f"fold{fold}/{name}"
+
+
 def objective(trial: optuna.Trial, ctx: StudyContext) -> float:
     """Mean best validation loss over the folds; reports every epoch to the pruner and MLflow."""
     import optuna
@@ -114,7 +121,12 @@ def _start_trial_run(trial: optuna.Trial, ctx: StudyContext, hp: dict[str, Any])
 def _epoch_reporter(
     trial: optuna.Trial, ctx: StudyContext, run: str | None, fold: int
 ) -> Callable[[EpochResult], None]:
-    """Per epoch of `fold`: losses to MLflow, validation loss to the pruner (which may prune)."""
+    """Per epoch of `fold`: losses to MLflow, validation loss to the pruner (which may prune).
+
+    MLflow gets one key per fold (`fold<k>/train_loss`, `fold<k>/val_loss`, step = epoch): one
+    key over all folds drew the folds end to end as one sawtooth line. The pruner needs one
+    increasing step over the whole trial, so it keeps step = fold x epochs + epoch.
+    """
     import optuna
 
     budget = ctx.budget
@@ -122,10 +134,10 @@ def _epoch_reporter(
     def on_epoch(epoch: EpochResult) -> None:
         step = fold * budget.epochs + epoch.epoch
         if ctx.tracker is not None and run is not None:
-            metrics = {"train_loss": epoch.train_loss}
+            metrics = {fold_metric(fold, "train_loss"): epoch.train_loss}
             if epoch.val_loss is not None:
-                metrics["val_loss"] = epoch.val_loss
-            ctx.tracker.log_metrics(run, metrics, step=step)
+                metrics[fold_metric(fold, "val_loss")] = epoch.val_loss
+            ctx.tracker.log_metrics(run, metrics, step=epoch.epoch)
         if epoch.val_loss is not None:
             trial.report(epoch.val_loss, step)
             if trial.should_prune():
@@ -167,6 +179,10 @@ def _cross_validate(
             raise optuna.TrialPruned(f"non-finite validation loss in fold {k}")
         scores.append(trained.result.best_val_loss)
         best_epochs.append(trained.result.best_epoch)
+        if ctx.tracker is not None and run is not None:  # the fold's score, as it counts
+            ctx.tracker.log_metrics(
+                run, {fold_metric(k, "best_val_loss"): trained.result.best_val_loss}
+            )
 
 
 def _finish_trial(

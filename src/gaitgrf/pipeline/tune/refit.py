@@ -137,6 +137,9 @@ def _log_refit_run(
         f"{study_name(ctx.arch, ctx.condition)}#refit",
         {**ctx.tags, "gaitgrf.role": "refit"},
         parent=ctx.parent_run,
+        note=f"The best trial of {study_name(ctx.arch, ctx.condition)} (trial {best.number}) "
+        "refit on all tuning subjects; `model` (pyfunc, raw inputs) is what gets registered, "
+        "`network` the bare PyTorch network.",
     )
     tracker.log_params(run, done.hp)
     for e in done.trained.result.history:

@@ -106,7 +106,13 @@ def _parent_run(
         parent: str = found.info.run_id
         tracker.resume_run(parent)
         return parent
-    parent = tracker.start_run(TUNING_EXPERIMENT, name, {**tags, "gaitgrf.role": "study"})
+    parent = tracker.start_run(
+        TUNING_EXPERIMENT,
+        name,
+        {**tags, "gaitgrf.role": "study"},
+        note=f"Optuna study {name}: one child run per trial, and the refit of the "
+        "best trial on all tuning subjects, which owns the logged models.",
+    )
     tracker.log_params(parent, {f"budget.{k}": v for k, v in budget.model_dump().items()})
     return parent
 
@@ -128,6 +134,14 @@ def _join(request: StudyRequest) -> tuple[optuna.Study, StudyContext, str]:
             names = set(space_names(arch))
             study.enqueue_trial({k: v for k, v in models.get(arch).defaults.items() if k in names})
         parent = _parent_run(request.tracker, name, print_, tags, budget)
+    if request.tracker is not None and parent is not None:  # what the study tunes on
+        request.tracker.log_dataset(
+            parent,
+            f"fused/{cfg.layout}/{request.condition}",
+            request.data_version,
+            "tuning",
+            f"{cfg.layout}/{request.condition}.npz",
+        )
     slots = TrialBudget(
         storage=storage, study_id=storage.get_study_id_from_name(name), n_trials=budget.n_trials
     )
@@ -271,7 +285,7 @@ def study_request(
         out_dir=artifacts.study_dir(study_name(arch, condition)),
         data_version=runtime.data_version(artifacts.fused),
         git_commit=runtime.git_commit(),
-        tracker=runtime.open_tracker(params, environ),
+        tracker=runtime.open_tracker(params, environ, "gaitgrf.pipeline.tune"),
         fixed_hp=runtime.fixed_hyperparameters(params, arch),
         pip_requirements=pip_requirements,
         log=log,

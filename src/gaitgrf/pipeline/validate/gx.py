@@ -1,6 +1,9 @@
 """The Great Expectations adapter: run both suites once, build Data Docs, name what failed.
 
-GX runs in an ephemeral context (nothing written but the Data Docs site, in a fixed folder). Its
+GX runs in an ephemeral context (nothing written but the Data Docs site, in a fixed folder). The
+site is a DVC output, so it must not change when the same data are validated again: the runs are
+named and timed after the input (`run_time`, not now), and the random element ids and
+cache-busting timestamps GX puts in its HTML are rewritten to stable ones. Its
 results come back as the checks each trial failed and JSON-ready subject failures; an
 expectation that raised is a bug or a broken table and is raised, never turned into a quarantine.
 GX is imported inside `run_suites` (it takes ~3 s to import).
@@ -8,8 +11,10 @@ GX is imported inside `run_suites` (it takes ~3 s to import).
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +41,15 @@ def run_suites(
     subject_specs: list[Check],
     trial_specs: list[Check],
     docs_dir: Path,
+    run_time: datetime,
 ) -> SuiteResults:
-    """Run both suites once each (ephemeral GX context) and build the Data Docs site."""
+    """Run both suites once each (ephemeral GX context) and build the Data Docs site.
+
+    `run_time` names the runs in the site (a time the input carries, so a re-run writes the
+    same files).
+    """
     import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
 
     context = _ephemeral_context(docs_dir)
     source = context.data_sources.add_pandas("gaitgrf")
@@ -56,12 +67,14 @@ def run_suites(
         )
         results[name] = definition.run(
             batch_parameters={"dataframe": frame},
+            run_id=RunIdentifier(run_name="validate", run_time=run_time),
             result_format={
                 "result_format": "COMPLETE",
                 "unexpected_index_column_names": index_cols,
             },
         )
     context.build_data_docs()
+    _stabilise_docs(docs_dir, run_time)
 
     trial_failures = _trial_failures(results["trials"], trial_specs)
     subject_failures = _subject_failures(results["subjects"])
@@ -100,6 +113,32 @@ def _ephemeral_context(docs_dir: Path) -> Any:
         analytics_enabled=False,
     )
     return gx.get_context(mode="ephemeral", project_config=config)
+
+
+#: GX's per-render randomness: uuid4 element ids, and clock times (`?d=<now>` on asset URLs,
+#: the batch's `ge_load_time`) in its compact format.
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_STAMP = re.compile(r"\d{8}T\d{6}\.\d{6}Z")
+
+
+def _stabilise_docs(docs_dir: Path, run_time: datetime) -> None:
+    """Make the HTML pages a function of the input: clock times become `run_time`, random ids
+    numbers in order of appearance.
+
+    One id mapping over all pages (sorted) keeps an id that two pages share the same in both,
+    and every anchor still points at its element.
+    """
+    stamp = run_time.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    ids: dict[str, str] = {}
+
+    def stable(match: re.Match[str]) -> str:
+        return ids.setdefault(match.group(0), f"00000000-0000-4000-8000-{len(ids):012d}")
+
+    for page in sorted(docs_dir.rglob("*.html")):
+        text = page.read_text(encoding="utf-8")
+        fixed = _UUID.sub(stable, _STAMP.sub(stamp, text))
+        if fixed != text:
+            page.write_text(fixed, encoding="utf-8")
 
 
 def _trial_failures(result: Any, trial_specs: list[Check]) -> dict[str, list[Check]]:

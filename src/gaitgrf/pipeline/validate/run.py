@@ -24,6 +24,7 @@ Great Expectations is imported inside the functions that use it (it takes ~3 s t
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -31,7 +32,7 @@ import pandas as pd
 from gaitgrf.core.config import ConfigError, ContractConfig, ValidateConfig
 from gaitgrf.core.errors import GaitGrfError
 from gaitgrf.core.fsutil import staged_dir
-from gaitgrf.io.loader import load_cohorts
+from gaitgrf.io.loader import Cohort, load_cohorts
 from gaitgrf.pipeline.inventory import NoCohortError
 from gaitgrf.pipeline.validate.checks import subject_checks, trial_checks
 from gaitgrf.pipeline.validate.gx import run_suites
@@ -124,6 +125,7 @@ def _validate(
             subject_checks(),
             checks,
             report_dir / DATA_DOCS_DIR,
+            _input_time(cohorts),
         )
         clock.lap("gx")
         summary, failure = summarize(
@@ -137,6 +139,22 @@ def _validate(
     clock.lap("finish")
     write_reports(summary, metrics, report_dir, clock)
     return summary
+
+
+def _input_time(cohorts: list[Cohort]) -> datetime:
+    """The newest `created_at` of the raw cohorts: the time the Data Docs runs are named after.
+
+    A time taken from the input, not the clock, so validating the same data again writes the
+    same site. An unreadable time is skipped (the loader checked the manifest has one).
+    """
+    times = []
+    for cohort in cohorts:
+        try:
+            stamp = datetime.fromisoformat(str(cohort.manifest["created_at"]))
+        except (KeyError, ValueError):
+            continue
+        times.append(stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC))
+    return max(times, default=datetime(1970, 1, 1, tzinfo=UTC))
 
 
 def _check_paths(raw_dir: Path, validated_dir: Path, report_dir: Path) -> None:

@@ -101,7 +101,11 @@ def _timed_write(trial: Trial, path: Path) -> float:
 def finish_validated(
     cohorts: list[Cohort], summary: ValidationSummary, staging: Path, rules: ValidateConfig
 ) -> None:
-    """Turn the staged trials into contract cohorts: drop quarantined, add subjects + manifest."""
+    """Turn the staged trials into contract cohorts: drop quarantined, add subjects + manifest.
+
+    Nothing written depends on when or where the stage ran (no clock, no absolute path), so a
+    re-run on the same raw data leaves `dvc status` clean.
+    """
     for cohort in cohorts:
         info = summary.report["cohorts"][cohort.cohort_id]
         root = staging / cohort.cohort_id
@@ -124,4 +128,6 @@ def finish_validated(
                 "quarantined": sorted(info["quarantined_trials"]),
                 "rules": rules.model_dump(mode="json"),
             },
+            # the raw cohort's time, not now: the same raw data give the same manifest bytes
+            created_at=str(cohort.manifest["created_at"]),
         )
