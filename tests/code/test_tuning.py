@@ -7,6 +7,8 @@ on a tiny learnable sample set, so every study here takes seconds.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -220,3 +222,13 @@ def test_only_an_opt_in_wall_clock_limit_cuts_a_study_and_it_says_so(tmp_path: P
     assert "mlp__base 2/2" in text
     assert "stopped 1 study before the trial budget: mlp__subject (1 of 3 trials)" in text
     assert "Wall-clock" not in "\n".join(budget_lines([Result("mlp__base", full)]))  # type: ignore[list-item]
+
+
+def test_tune_stage_imports_no_scipy_signal() -> None:
+    """A tune stage process never filters: scipy.signal (~0.5-1.5 s of its imports, measured by
+    benchmarks/orchestration.py) must stay out of what it imports to train and log a study."""
+    code = (
+        "import sys, stages.tune, gaitgrf.pipeline.tune.run, gaitgrf.training.loop, "
+        "gaitgrf.tracking, gaitgrf.predictor; sys.exit('scipy.signal' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -26,7 +26,6 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy.signal import butter, sosfilt, sosfilt_zi
 
 from gaitgrf.core import contract as c
 from gaitgrf.core.config import FilterConfig, ResampleConfig
@@ -78,6 +77,11 @@ def _butter(
     order: int, cutoff_hz: float, rate_hz: float, btype: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Second-order sections of a Butterworth filter and their unit-step initial state."""
+    # scipy.signal is imported here, not with the module: it costs ~0.5-1.5 s and every process
+    # that only reads samples (a tune stage, through the normaliser's feature names) would pay
+    # it without filtering anything (benchmarks/orchestration.py).
+    from scipy.signal import butter, sosfilt_zi
+
     sos = np.asarray(butter(order, cutoff_hz, btype=btype, fs=rate_hz, output="sos"))
     return sos, np.asarray(sosfilt_zi(sos))
 
@@ -88,6 +92,8 @@ def _filtfilt(sos: np.ndarray, zi: np.ndarray, x: np.ndarray) -> np.ndarray:
     Works on the transposed, C-contiguous copy so each channel is filtered along memory, and
     pads with at most n - 1 samples so short signals are filtered too.
     """
+    from scipy.signal import sosfilt
+
     n = x.shape[0]
     # scipy's default padding: 3 x the taps, not counting the zero taps of an odd order.
     ntaps = 2 * sos.shape[0] + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
