@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gaitgrf.training.loop import FitConfig, FitResult, dataset, fit
+from gaitgrf.training.loop import FitResult, dataset, fit, fit_config
 
 if TYPE_CHECKING:
     from gaitgrf.core.samples import SampleSet
@@ -42,15 +42,8 @@ def fine_tune(
         )
     tuned = copy.deepcopy(start)
     x, s = tuned.normaliser.transform(samples.take(index))
-    hp = tuned.hp
-    cfg = FitConfig(
-        epochs=epochs,
-        batch_size=int(hp["batch_size"]),
-        lr=float(hp["lr"]) * lr_factor,
-        weight_decay=float(hp["weight_decay"]),
-        patience=0,
-        seed=seed,
-        threads=threads,
+    cfg = fit_config(
+        tuned.hp, epochs=epochs, patience=0, seed=seed, threads=threads, lr_factor=lr_factor
     )
     result = fit(tuned.network, dataset(x, s, samples.targets[index]), None, cfg)
     tuned.network.eval()

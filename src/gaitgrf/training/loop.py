@@ -163,6 +163,28 @@ def predict(
     return np.concatenate(out) if out else np.zeros((0, 3, inputs.shape[-1]), np.float32)
 
 
+def fit_config(
+    hp: Mapping[str, Any],
+    *,
+    epochs: int,
+    patience: int,
+    seed: int,
+    threads: int | None,
+    lr_factor: float = 1.0,
+) -> FitConfig:
+    """The loop's settings from a model's hyperparameters (batch size, learning rate x
+    `lr_factor`, weight decay): one reading of `hp` for training and fine-tuning alike."""
+    return FitConfig(
+        epochs=epochs,
+        batch_size=int(hp["batch_size"]),
+        lr=float(hp["lr"]) * lr_factor,
+        weight_decay=float(hp["weight_decay"]),
+        patience=patience,
+        seed=seed,
+        threads=threads,
+    )
+
+
 @dataclass
 class Trained:
     network: nn.Module
@@ -196,14 +218,6 @@ def train_once(
     if val_idx is not None:
         x_va, s_va = normaliser.transform(samples.take(val_idx))
         val = dataset(x_va, s_va, samples.targets[val_idx])
-    cfg = FitConfig(
-        epochs=epochs,
-        batch_size=int(hp["batch_size"]),
-        lr=float(hp["lr"]),
-        weight_decay=float(hp["weight_decay"]),
-        patience=patience,
-        seed=seed,
-        threads=threads,
-    )
+    cfg = fit_config(hp, epochs=epochs, patience=patience, seed=seed, threads=threads)
     result = fit(network, dataset(x_tr, s_tr, samples.targets[train_idx]), val, cfg, on_epoch)
     return Trained(network=network, normaliser=normaliser, result=result)

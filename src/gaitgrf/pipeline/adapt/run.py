@@ -115,13 +115,12 @@ def adapt_cohort(
 
     folds = cohort_folds(samples.groups, cohort, cfg.folds, seed)
     index = np.sort(np.concatenate([f.test for f in folds]))
-    position = {int(i): n for n, i in enumerate(index)}
     shape = (index.size, *samples.targets.shape[1:])
     out = {arm: np.full(shape, np.nan, dtype=np.float32) for arm in ARMS}
     losses: dict[str, list[float]] = {"fine_tuned": [], "scratch": []}
     out["none"][:] = start.predict_arrays(samples.inputs[index], samples.static[index])
     for n, fold in enumerate(folds):
-        rows = np.array([position[int(i)] for i in fold.test])
+        rows = np.searchsorted(index, fold.test)  # `index` is sorted and holds every test row
         tuned, fit = fine_tune(
             start,
             samples,
