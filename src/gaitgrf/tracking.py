@@ -31,6 +31,7 @@ from gaitgrf.tracking_conventions import (
     RETRAIN_EXPERIMENT,
     TUNING_EXPERIMENT,
     logged_model_id,
+    logged_model_names,
     pip_requirements,
     project_experiment_ids,
     runs_table_url,
@@ -191,14 +192,38 @@ class Tracker:
             self.client.log_batch(run_id, params=new)
 
     def log_metrics(
-        self, run_id: str, metrics: Mapping[str, float], step: int | None = None
+        self,
+        run_id: str,
+        metrics: Mapping[str, float],
+        step: int | None = None,
+        *,
+        model_id: str | None = None,
+        dataset: tuple[str, str] | None = None,
     ) -> None:
+        """Log `metrics` on the run and, with `model_id`, on that logged model as well (its
+        page's Metrics, with the run and the `dataset` (name, digest) they were measured on)."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        batch = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()]
+        name, digest = dataset or (None, None)
+        batch = [
+            Metric(k, float(v), now, step or 0, model_id, name, digest) for k, v in metrics.items()
+        ]
         if batch:
             self.client.log_batch(run_id, metrics=batch)
+
+    def log_model_input(self, run_id: str, model_id: str) -> bool:
+        """Record the logged model `model_id` as an input of the run (an evaluation uses it);
+        False, and nothing logged, when this store holds no such model (a stale model URI)."""
+        from mlflow.entities import LoggedModelInput
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.get_logged_model(model_id)
+        except MlflowException:
+            return False
+        self.client.log_inputs(run_id, models=[LoggedModelInput(model_id)])
+        return True
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag
@@ -241,8 +266,11 @@ class Tracker:
         input_example: Any,
         network_example: tuple[Any, Any],
         pip_requirements: Sequence[str],
+        *,
+        study: str,
     ) -> str:
-        """Log the pyfunc model (`model`, raw inputs) and the bare network (`network`).
+        """Log the pyfunc model (raw inputs) and the bare network, named after `study`
+        (`logged_model_names`: `<study>` and `<study>-network`).
 
         Returns the URI of the pyfunc model (what gets registered): it carries the normaliser,
         so whoever loads it feeds raw channels.
@@ -256,9 +284,10 @@ class Tracker:
 
         predictor = GrfPredictor.load(bundle_dir)
         output_example = predictor.predict_frame(input_example)
+        model_name, network_name = logged_model_names(study)
         with fluent_uris(self.tracking_uri), mlflow.start_run(run_id=run_id):
             info = mlflow.pyfunc.log_model(
-                name="model",
+                name=model_name,
                 python_model=PyfuncModel.make(),
                 artifacts={"bundle": str(bundle_dir)},
                 signature=infer_signature(input_example, output_example),
@@ -274,7 +303,7 @@ class Tracker:
             # `pickle`: MLflow's default pt2 export cannot trace two-input models.
             mlflow.pytorch.log_model(
                 predictor.network,
-                name="network",
+                name=network_name,
                 signature=infer_signature({"inputs": x, "static": s}, y),
                 pip_requirements=list(pip_requirements),
                 serialization_format="pickle",

@@ -69,6 +69,21 @@ def data_digest(data_version: str) -> str:
     return data_version.partition(":")[2][:_DIGEST_LEN] or data_version[:_DIGEST_LEN]
 
 
+#: What the bare network's logged model is called after its study's pyfunc model.
+NETWORK_MODEL_SUFFIX: Final = "-network"
+
+
+def logged_model_names(study: str) -> tuple[str, str]:
+    """Names of a refit run's two logged models: the pyfunc model (what gets registered) is
+    named after its study (`<arch>__<condition>`), the bare network after it + `-network`.
+
+    MLflow 3 names a logged model after `log_model(name=...)`; the UI's model lists, the
+    version page's "Source model" link and `runs:/<refit run id>/<name>` all show or take that
+    name, so a generic `model` told no study apart. MLflow refuses `/ : . % " '` in it.
+    """
+    return study, f"{study}{NETWORK_MODEL_SUFFIX}"
+
+
 def logged_model_id(model_uri: str) -> str | None:
     """The id in a logged model's URI (`models:/m-<id>`), or None for any other URI."""
     return model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None

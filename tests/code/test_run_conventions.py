@@ -11,13 +11,15 @@ import json
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from gaitgrf.core.config import Params
+from gaitgrf.core.config import BudgetConfig, Params, TuneConfig
 from gaitgrf.pipeline.evaluate.run import log_to_mlflow
 from gaitgrf.runtime import open_tracker
-from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, sqlite_uri
+from gaitgrf.serving.inputs import load_predictor
+from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, logged_model_id, sqlite_uri
 from gaitgrf.tracking_conventions import (
     DATASET_CONTEXT_TAG,
     EVALUATION_EXPERIMENT,
@@ -28,8 +30,10 @@ from gaitgrf.tracking_conventions import (
     SOURCE_NAME_TAG,
     SOURCE_TYPE_TAG,
     data_digest,
+    logged_model_names,
     source_tags,
 )
+from tests.sample_factory import run_mlp_study
 
 HEAD = "0123456789abcdef0123456789abcdef01234567"
 
@@ -141,3 +145,87 @@ def test_evaluation_runs_log_their_data_as_a_dataset(tmp_path: Path) -> None:
     dataset = run.inputs.dataset_inputs[0].dataset
     assert json.loads(dataset.source)["data_version"] == f"dvc:{MD5}"
     assert run.data.tags[NOTE_TAG].startswith("cnn1d__subject's refit model")
+
+
+# --- (e) logged models named after their study, scored by the evaluation -----------------------
+def test_logged_model_names_follow_the_study() -> None:
+    assert logged_model_names("bilstm__base") == ("bilstm__base", "bilstm__base-network")
+
+
+def _evaluated(summary: dict[str, Any]) -> Any:
+    """What `evaluate_studies` gives `log_to_mlflow` for the study of `summary`."""
+    return SimpleNamespace(
+        study="mlp__subject",
+        architecture="mlp",
+        condition="subject",
+        summary=summary,
+        diverged=None,
+        pooled={"rrmse_mean": 12.5, "vertical_r": 0.9},
+        cohorts={"internal": {"rrmse_mean": 12.0}},
+        profile={"parameters": 5.0},
+        cv_val_loss=0.1,
+    )
+
+
+def test_evaluation_scores_the_logged_model_named_after_its_study(tmp_path: Path) -> None:
+    """The refit's logged models carry the study's name; the evaluation run takes the pyfunc
+    model as input and logs its test metrics on it; the registered version's source is it."""
+    tracker = Tracker(sqlite_uri(tmp_path / "mlflow.db"), tmp_path / "artifacts")
+    budget = BudgetConfig(
+        n_trials=1, epochs=1, max_train_samples=None, max_val_samples=None, max_refit_samples=None
+    )
+    cfg = TuneConfig(folds=2, test_fraction=0.25, budget=budget)
+    summary = run_mlp_study(tmp_path, cfg, tracker, data_version=f"dvc:{MD5}")
+    ml = summary["mlflow"]
+    model_id = str(logged_model_id(ml["model_uri"]))
+    logged = tracker.client.search_logged_models(
+        [tracker.experiment(TUNING_EXPERIMENT)],
+        filter_string=f"source_run_id = '{ml['refit_run_id']}'",
+    )
+    assert sorted(m.name for m in logged) == ["mlp__subject", "mlp__subject-network"]
+    assert tracker.client.get_logged_model(model_id).name == "mlp__subject"
+    # `runs:/<refit run>/<study>` finds the pyfunc model by that name (docs/inference.md).
+    loaded = load_predictor(f"runs:/{ml['refit_run_id']}/mlp__subject", tracker.tracking_uri)
+    assert loaded.architecture == "mlp"
+
+    log_to_mlflow(
+        tracker, [_evaluated(summary)], [], {"layout": "stance", "data_version": f"dvc:{MD5}"}
+    )
+    found = tracker.find_run(EVALUATION_EXPERIMENT, {"gaitgrf.study": "mlp__subject"})
+    assert found is not None
+    run = tracker.client.get_run(found.info.run_id)  # a search leaves model inputs out
+    assert [m.model_id for m in run.inputs.model_inputs] == [model_id]
+    scored = {
+        m.key: m
+        for m in tracker.client.get_logged_model(model_id).metrics or []
+        if m.run_id == run.info.run_id
+    }
+    # the test metrics, not the model's profile (parameters) nor its cv loss
+    assert set(scored) == {"rrmse_mean", "vertical_r", "cohort.internal.rrmse_mean"}
+    assert scored["rrmse_mean"].value == pytest.approx(12.5)
+    assert (scored["rrmse_mean"].dataset_name, scored["rrmse_mean"].dataset_digest) == (
+        "fused/stance/subject",
+        MD5,
+    )
+    assert run.data.metrics["parameters"] == 5.0 and run.data.metrics["rrmse_mean"] == 12.5
+    # The Models tab of the tuning experiment (a search) shows them beside the refit's numbers.
+    (listed,) = tracker.client.search_logged_models(
+        [tracker.experiment(TUNING_EXPERIMENT)], filter_string="name = 'mlp__subject'"
+    )
+    keys = {(m.run_id, m.key) for m in listed.metrics or []}
+    assert {(run.info.run_id, "rrmse_mean"), (ml["refit_run_id"], "cv_val_loss")} <= keys
+    # The version page's "Source model" link reads the logged model the version came from.
+    version = tracker.register("gaitgrf", ml["model_uri"], ml["refit_run_id"], {})
+    source = tracker.client.get_model_version("gaitgrf", version).source
+    assert tracker.client.get_logged_model(str(logged_model_id(source))).name == "mlp__subject"
+
+
+def test_evaluation_of_a_model_missing_from_the_store_logs_no_link(tmp_path: Path) -> None:
+    tracker = Tracker(sqlite_uri(tmp_path / "mlflow.db"))
+    stale = {"mlflow": {"refit_run_id": "r", "model_uri": "models:/m-0123456789abcdef"}}
+    log_to_mlflow(tracker, [_evaluated(stale)], [], {"layout": "stance", "data_version": "v"})
+    found = tracker.find_run(EVALUATION_EXPERIMENT, {"gaitgrf.study": "mlp__subject"})
+    assert found is not None
+    run = tracker.client.get_run(found.info.run_id)
+    assert not run.inputs.model_inputs
+    assert run.data.metrics["rrmse_mean"] == 12.5  # the run's own metrics are all there

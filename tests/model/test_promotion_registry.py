@@ -81,7 +81,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         samples.inputs[:2], samples.static[:2], samples.channels, samples.static_names
     )
     x, s = bundle.normaliser.transform(samples.take(np.arange(2)))
-    uri = tracker.log_grf_model(run, bad_dir / BUNDLE_DIR, raw, (x, s), ["torch"])
+    uri = tracker.log_grf_model(
+        run, bad_dir / BUNDLE_DIR, raw, (x, s), ["torch"], study="bad__subject"
+    )
     tracker.end_run(run)
     bad = {
         **trained,

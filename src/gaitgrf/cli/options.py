@@ -29,7 +29,7 @@ ModelOption = Annotated[
     str,
     typer.Option(
         "--model",
-        help="MLflow model URI (models:/NAME@ALIAS, models:/NAME/VERSION, runs:/ID/model) or a "
+        help="MLflow model URI (models:/NAME@ALIAS, models:/NAME/VERSION, runs:/ID/<study>) or a "
         "bundle folder (data/tuned/<study>/model).",
     ),
 ]

@@ -134,7 +134,8 @@ def load_predictor(
     warn: Callable[[str], None] | None = None,
 ) -> GrfPredictor:
     """A bundle folder (`data/tuned/<study>/model` or the study folder) or an MLflow model URI
-    (`models:/gaitgrf@champion`, `models:/gaitgrf/3`, `runs:/<id>/model`) -> `GrfPredictor`.
+    (`models:/gaitgrf@champion`, `models:/gaitgrf/3`, `runs:/<refit run id>/<study>`) ->
+    `GrfPredictor`.
 
     Other MLflow locations are refused unless `trust` (then `warn` is told): see
     `is_trusted_source` and docs/promotion.md, "Threat model".

@@ -211,8 +211,14 @@ def log_to_mlflow(
     artifacts: Sequence[Path],
     context: Mapping[str, Any],
 ) -> str:
-    """One evaluation run per model + a `comparison` run holding the report; returns its id."""
-    from gaitgrf.tracking import EVALUATION_EXPERIMENT
+    """One evaluation run per model + a `comparison` run holding the report; returns its id.
+
+    Each model's run takes the study's logged pyfunc model as input (the run page's Logged
+    models) and logs its test metrics on that model too (the logged model's Metrics, each with
+    this run and the dataset), unless this store does not hold the model the summary names.
+    """
+    from gaitgrf.tracking import EVALUATION_EXPERIMENT, logged_model_id
+    from gaitgrf.tracking_conventions import data_digest
 
     data_tags = {"gaitgrf.data_version": str(context.get("data_version"))}
     for res in results:
@@ -231,14 +237,14 @@ def log_to_mlflow(
             "(pooled and per-cohort metrics).",
         )
         tracker.log_params(run, {"architecture": res.architecture, "condition": res.condition})
-        layout = str(context.get("layout"))
+        layout, data_version = str(context.get("layout")), str(context.get("data_version"))
+        dataset = f"fused/{layout}/{res.condition}"
         tracker.log_dataset(
-            run,
-            f"fused/{layout}/{res.condition}",
-            str(context.get("data_version")),
-            "evaluation",
-            f"{layout}/{res.condition}.npz",
+            run, dataset, data_version, "evaluation", f"{layout}/{res.condition}.npz"
         )
+        model_id = logged_model_id(str((res.summary.get("mlflow") or {}).get("model_uri")))
+        if model_id is not None and not tracker.log_model_input(run, model_id):
+            model_id = None
         finite = {k: v for k, v in res.pooled.items() if np.isfinite(v)}
         finite.update(
             {
@@ -248,7 +254,10 @@ def log_to_mlflow(
                 if np.isfinite(metrics.get(k, np.nan))
             }
         )
-        tracker.log_metrics(run, {**finite, **res.profile, "cv_val_loss": res.cv_val_loss})
+        tracker.log_metrics(
+            run, finite, model_id=model_id, dataset=(dataset, data_digest(data_version))
+        )
+        tracker.log_metrics(run, {**res.profile, "cv_val_loss": res.cv_val_loss})
         tracker.end_run(run)
     run = tracker.start_run(
         EVALUATION_EXPERIMENT,

@@ -153,7 +153,9 @@ def _log_refit_run(
         samples.static_names,
     )
     x, s = done.trained.normaliser.transform(samples.take(example_idx))
-    uri = tracker.log_grf_model(run, bundle, raw, (x, s), pip_requirements)
+    uri = tracker.log_grf_model(
+        run, bundle, raw, (x, s), pip_requirements, study=study_name(ctx.arch, ctx.condition)
+    )
     tracker.end_run(run)
     return {
         "tracking_uri": redact(tracker.tracking_uri),
