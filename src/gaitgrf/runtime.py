@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import yaml
 
-from gaitgrf.core.stores import check_outside_dvc_tmp
+from gaitgrf.core.stores import check_outside_dvc_tmp, sqlite_file
 from gaitgrf.tracking import sqlite_uri
+from gaitgrf.tracking_location import relocate_artifacts
 
 if TYPE_CHECKING:
     from gaitgrf.core.config import Params
@@ -53,10 +54,14 @@ def tracking_uri(params: Params, environ: Mapping[str, str]) -> str:
     `paths.mlflow_db`.
 
     Every way into the store passes here (stages, flows, CLI, `gaitgrf ui`), so this is where a
-    store inside DVC's temporary folder is refused (`core.stores`).
+    SQLite store that was copied or moved gets its artifact locations brought along
+    (`tracking_location.relocate_artifacts`: one query when nothing moved), and where a store
+    inside DVC's temporary folder is refused (`core.stores`).
     """
     uri = environ.get(TRACKING_ENV) or sqlite_uri(params.paths.mlflow_db)
     check_outside_dvc_tmp(uri, "the MLflow store (paths.mlflow_db or MLFLOW_TRACKING_URI)")
+    if (db := sqlite_file(uri)) is not None:
+        relocate_artifacts(db)
     return uri
 
 
