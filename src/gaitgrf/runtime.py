@@ -3,7 +3,10 @@
 The library reads no environment variable by itself: the callers (stages, flows, CLI) pass
 `os.environ` here, and everything reads it through these functions, one way. Environment
 variables override params.yaml for the stores (`MLFLOW_TRACKING_URI`,
-`GAITGRF_OPTUNA_STORAGE`), so a scaled-out setup is configuration only.
+`GAITGRF_OPTUNA_STORAGE`), so a scaled-out setup is configuration only. The DVC stages anchor
+relative store paths at the project root before they get here (`core.stores.anchor_stores`
+with DVC's `DVC_ROOT`, so experiments in temporary workspaces share the project's stores); the
+CLI and flows run in the project root, where relative paths resolve the same way.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import yaml
 
+from gaitgrf.core.stores import check_outside_dvc_tmp, sqlite_file
 from gaitgrf.tracking import sqlite_uri
+from gaitgrf.tracking_location import relocate_artifacts
 
 if TYPE_CHECKING:
     from gaitgrf.core.config import Params
@@ -45,13 +50,27 @@ def redact(url: str) -> str:
 
 
 def tracking_uri(params: Params, environ: Mapping[str, str]) -> str:
-    """`MLFLOW_TRACKING_URI` from `environ`, else the SQLite file `paths.mlflow_db`."""
-    return environ.get(TRACKING_ENV) or sqlite_uri(params.paths.mlflow_db)
+    """The MLflow store to open: `MLFLOW_TRACKING_URI` from `environ`, else the SQLite file
+    `paths.mlflow_db`.
+
+    Every way into the store passes here (stages, flows, CLI, `gaitgrf ui`), so this is where a
+    SQLite store that was copied or moved gets its artifact locations brought along
+    (`tracking_location.relocate_artifacts`: one query when nothing moved), and where a store
+    inside DVC's temporary folder is refused (`core.stores`).
+    """
+    uri = environ.get(TRACKING_ENV) or sqlite_uri(params.paths.mlflow_db)
+    check_outside_dvc_tmp(uri, "the MLflow store (paths.mlflow_db or MLFLOW_TRACKING_URI)")
+    if (db := sqlite_file(uri)) is not None:
+        relocate_artifacts(db)
+    return uri
 
 
 def storage_url(params: Params, environ: Mapping[str, str]) -> str:
-    """Optuna storage: `GAITGRF_OPTUNA_STORAGE`, else params `tune.storage`, else SQLite."""
-    return environ.get(STORAGE_ENV) or params.tune.storage or sqlite_uri(params.paths.optuna_db)
+    """Optuna storage: `GAITGRF_OPTUNA_STORAGE`, else params `tune.storage`, else SQLite;
+    refused inside DVC's temporary folder (`core.stores`)."""
+    url = environ.get(STORAGE_ENV) or params.tune.storage or sqlite_uri(params.paths.optuna_db)
+    check_outside_dvc_tmp(url, "the Optuna storage (paths.optuna_db, tune.storage)")
+    return url
 
 
 def open_tracker(
@@ -61,6 +80,7 @@ def open_tracker(
     starts carries MLflow's source tags: `source_name` (the code that runs) and git's HEAD."""
     from gaitgrf.tracking import Tracker, source_tags
 
+    check_outside_dvc_tmp(str(params.paths.mlflow_artifacts), "paths.mlflow_artifacts")
     return Tracker(
         tracking_uri(params, environ),
         params.paths.mlflow_artifacts,

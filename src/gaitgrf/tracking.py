@@ -37,6 +37,7 @@ from gaitgrf.tracking_conventions import (
     runs_table_url,
     source_tags,
 )
+from gaitgrf.tracking_location import location_tags
 
 #: Re-exported from `tracking_conventions`, where they live, for the existing importers.
 __all__ = [
@@ -143,8 +144,12 @@ class Tracker:
             ):
                 root = str(self.artifact_root)
                 location = root if "://" in root else Path(root).resolve().joinpath(name).as_uri()
-            note = {NOTE_TAG: EXPERIMENT_NOTES[name]} if name in EXPERIMENT_NOTES else None
-            exp_id = str(self.client.create_experiment(name, artifact_location=location, tags=note))
+            note = {NOTE_TAG: EXPERIMENT_NOTES[name]} if name in EXPERIMENT_NOTES else {}
+            # Recorded relative to the database as well: moved stores relocate (tracking_location).
+            tags = {**note, **location_tags(self.tracking_uri, location)}
+            exp_id = str(
+                self.client.create_experiment(name, artifact_location=location, tags=tags or None)
+            )
         self._experiments[name] = exp_id
         return exp_id
 
