@@ -5,9 +5,10 @@
 Runs with no Prefect server (a temporary local one starts on demand) or against the server that
 `PREFECT_API_URL` points at. Each stage is one task: the per-trial work inside it is batched by
 the library (threads for I/O-bound reading), which costs far less than one Prefect task per
-trial (2-10 ms of bookkeeping each) and keeps a single copy of the logic. I/O errors are retried;
-data errors (a broken contract, too many quarantined trials) fail at once, since retrying cannot
-fix them.
+trial (2-10 ms of bookkeeping each) and keeps a single copy of the logic. Each task draws a
+progress bar on a terminal (stderr: what it does, counts, ETA; `gaitgrf.progress`). I/O errors
+are retried; data errors (a broken contract, too many quarantined trials) fail at once, since
+retrying cannot fix them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from prefect.cache_policies import NO_CACHE
 from gaitgrf.core.artifacts import Artifacts
 from gaitgrf.core.config import Params, load_params
 from gaitgrf.core.errors import GaitGrfError, error_lines
+from gaitgrf.progress import stderr_bar
 
 
 def retry_on_io_error(_task: Any, _run: Any, state: Any) -> bool:
@@ -48,13 +50,15 @@ _TASK = {
 def validate_task(params: Params) -> dict[str, Any]:
     from gaitgrf.pipeline.validate.run import validate_cohorts
 
-    summary = validate_cohorts(
-        params.paths.raw,
-        params.paths.validated,
-        Artifacts.from_paths(params.paths).validation_dir(),
-        params.contract,
-        params.validate_,
-    )
+    with stderr_bar("validate: reading trials") as progress:
+        summary = validate_cohorts(
+            params.paths.raw,
+            params.paths.validated,
+            Artifacts.from_paths(params.paths).validation_dir(),
+            params.contract,
+            params.validate_,
+            progress=progress,
+        )
     get_run_logger().info(
         "validate: %d trial(s) in, %d passed, %d quarantined -> %s",
         summary.trials,
@@ -69,12 +73,14 @@ def validate_task(params: Params) -> dict[str, Any]:
 def resample_task(params: Params) -> dict[str, Any]:
     from gaitgrf.pipeline.resample.run import resample_cohorts
 
-    report = resample_cohorts(
-        params.paths.validated,
-        params.paths.resampled,
-        Artifacts.from_paths(params.paths).events_report(),
-        params.resample,
-    )
+    with stderr_bar("resample: trials") as progress:
+        report = resample_cohorts(
+            params.paths.validated,
+            params.paths.resampled,
+            Artifacts.from_paths(params.paths).events_report(),
+            params.resample,
+            progress=progress,
+        )
     get_run_logger().info("resample: samples per layout %s", report.get("samples"))
     return {"samples": report.get("samples")}
 
@@ -83,7 +89,8 @@ def resample_task(params: Params) -> dict[str, Any]:
 def fuse_task(params: Params) -> dict[str, Any]:
     from gaitgrf.pipeline.fuse.run import fuse
 
-    summary = fuse(params.paths.resampled, params.paths.fused, params.fuse)
+    with stderr_bar("fuse") as progress:
+        summary = fuse(params.paths.resampled, params.paths.fused, params.fuse, progress=progress)
     out = {
         layout: {cond: info["samples"] for cond in info["conditions"]}
         for layout, info in summary["layouts"].items()

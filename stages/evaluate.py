@@ -21,8 +21,10 @@ from stages.shell import run_stage, stage_log
 
 def _evaluate(params: Params, _: Namespace) -> list[str]:
     from gaitgrf.pipeline.evaluate.run import evaluate_stage, summary_lines
+    from gaitgrf.progress import stderr_bar
 
-    metrics = evaluate_stage(params, os.environ, log=stage_log("evaluate"))
+    with stderr_bar("evaluate") as progress:  # studies, report, MLflow (on a terminal only)
+        metrics = evaluate_stage(params, os.environ, log=stage_log("evaluate"), progress=progress)
     return summary_lines(metrics, Artifacts.from_paths(params.paths).evaluation_report())
 
 

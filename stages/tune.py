@@ -20,8 +20,12 @@ from stages.shell import run_stage, stage_log
 
 def _tune(params: Params, args: Namespace) -> list[str]:
     from gaitgrf.pipeline.tune.run import summary_lines, tune_stage
+    from gaitgrf.progress import stderr_bar
 
-    summary = tune_stage(params, args.arch, args.condition, os.environ, log=stage_log("tune"))
+    with stderr_bar("tune") as progress:  # trials of the budget, then the refit (a terminal only)
+        summary = tune_stage(
+            params, args.arch, args.condition, os.environ, log=stage_log("tune"), progress=progress
+        )
     return summary_lines(summary)
 
 

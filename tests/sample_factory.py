@@ -89,7 +89,7 @@ def make_cohorts(**cohorts: int) -> tuple[SampleSet, pd.DataFrame]:
 
 
 def run_mlp_study(  # type: ignore[no-untyped-def,type-arg]
-    root, cfg, tracker=None, *, data_version: str = "test-v1", data=None
+    root, cfg, tracker=None, *, data_version: str = "test-v1", data=None, progress=None
 ) -> dict:
     """One `mlp__subject` study on `data` (samples, subjects table; default `make_samples()`)
     under `root` (SQLite Optuna): its summary.
@@ -116,5 +116,6 @@ def run_mlp_study(  # type: ignore[no-untyped-def,type-arg]
         tracker=tracker,
         pip_requirements=["torch"],
         log=lambda line: None,
+        progress=progress,
     )
     return run_study(request).summary

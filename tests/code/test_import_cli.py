@@ -60,3 +60,34 @@ def test_import_help() -> None:
     text = " ".join(result.output.split())
     for fmt in ("C3D", "OpenSim", "CSV/Parquet", "mapping"):
         assert fmt in text, fmt
+
+
+def test_import_reports_each_recording_before_and_after(
+    project: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from gaitgrf.ingest.cohort import import_recordings
+
+    _, src = project
+    subjects = tmp_path / "subjects.csv"
+    subjects.write_text("subject_id,mass_kg,affected_side,group\nP01,62.6,none,healthy\n")
+    calls: list[tuple[int, int, str]] = []
+    import_recordings(
+        src, "lab-c", tmp_path / "raw", subjects, progress=lambda *call: calls.append(call)
+    )
+    assert calls == [(0, 1, "converting P01/walking1.trc"), (1, 1, "converting P01/walking1.trc")]
+
+
+def test_import_shows_its_progress_bar(
+    project: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gaitgrf.cli import output
+
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # as in a terminal (issue 17: what, counts, ETA)
+    monkeypatch.setattr(output.console, "is_interactive", True)
+    params, src = project
+    subjects = tmp_path / "subjects.csv"
+    subjects.write_text("subject_id,mass_kg,affected_side,group\nP01,62.6,none,healthy\n")
+    args = ["import", str(src), "--cohort", "lab-d", "--subjects", str(subjects)]
+    result = runner.invoke(app, [*args, "--params", str(params)])
+    assert result.exit_code == 0, result.output
+    assert "importing lab-d: converting P01/walking1.trc" in result.output

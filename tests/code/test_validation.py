@@ -7,6 +7,7 @@ assertions share that run. Broken data are tested in tests/data/test_validation_
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -218,6 +219,26 @@ def test_reports_are_written(run) -> None:
     assert list((reports / "data_docs" / "validations").iterdir())  # both suites rendered
     assert not (out / "validated" / "gx").exists()
     assert {p.name for p in out.iterdir()} == {"validated", "reports"}  # no staging left
+
+
+def test_data_docs_load_nothing_from_the_network(run) -> None:
+    """Offline (most clinics' machines) the site still shows: every script, stylesheet and image
+    a page loads is a local file, and the index's tables are HTML, not bootstrap-table data."""
+    _, out, _ = run
+    docs = out / "reports" / "data_docs"
+    for page in sorted(docs.rglob("*.html")):
+        text = page.read_text()
+        loaded = re.findall(r'<(?:script|link|img)\b[^>]*?\b(?:src|href)="([^"]+)"', text)
+        assert loaded, page
+        for ref in loaded:
+            assert not ref.startswith(("http:", "https:", "//")), f"{page}: {ref}"
+            assert (page.parent / ref.split("?")[0]).is_file(), f"{page}: {ref}"
+        assert "great-expectations-web-assets" not in text
+    index = (docs / "index.html").read_text()
+    assert not re.search(r"\$\('#[\w-]+'\)\.bootstrapTable\(", index)  # no table filled by JS
+    assert {"validations/subjects/", "validations/trials/"} <= set(
+        re.findall(r'href="(validations/[a-z]+/)', index)
+    )
 
 
 def test_rerun_replaces_the_validated_folder(run, raw: Path) -> None:

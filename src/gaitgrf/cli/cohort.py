@@ -12,7 +12,7 @@ from rich.table import Table
 
 from gaitgrf.cli.errors import CohortNotFoundError, ErrorGroup
 from gaitgrf.cli.options import ParamsOption, read_params
-from gaitgrf.cli.output import console
+from gaitgrf.cli.output import ProgressBar, console
 
 app = typer.Typer(
     cls=ErrorGroup,
@@ -74,18 +74,20 @@ def cohort_add(
     from gaitgrf.ingest.intake import add_cohort
 
     cfg = read_params(params)
-    added = add_cohort(
-        src,
-        root=Path.cwd(),
-        raw_dir=cfg.paths.raw,
-        contract=cfg.contract,
-        rules=cfg.validate_,
-        rejected_dir=Artifacts.from_paths(cfg.paths).rejected_dir(),
-        cohort_id=cohort,
-        subjects_file=subjects,
-        commit=commit,
-        report=lambda line: console.print(escape(line)),
-    )
+    with ProgressBar(f"adding {src.name}") as progress:
+        added = add_cohort(
+            src,
+            root=Path.cwd(),
+            raw_dir=cfg.paths.raw,
+            contract=cfg.contract,
+            rules=cfg.validate_,
+            rejected_dir=Artifacts.from_paths(cfg.paths).rejected_dir(),
+            cohort_id=cohort,
+            subjects_file=subjects,
+            commit=commit,
+            report=lambda line: console.print(escape(line)),
+            progress=progress,
+        )
     for item in added.quarantined:
         console.print(
             f"[yellow]quarantined[/] {escape(item['trial'])}: {escape('; '.join(item['reasons']))}"

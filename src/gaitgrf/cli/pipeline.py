@@ -101,6 +101,41 @@ def evaluate() -> None:
     run_tool(["-m", "dvc", "repro", "evaluate"], "evaluation", "see the stage output above")
 
 
+def plots(
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(help="Plot files or stages to show.", show_default="every plot in dvc.yaml"),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder of the page.", file_okay=False)] = Path(
+        "dvc_plots"
+    ),
+) -> None:
+    """`dvc plots show` as a page that opens offline: Vega beside it, not on a CDN.
+
+    `dvc plots show` loads Vega from the internet and its charts stay blank without it; this
+    writes the same plots to OUT/index.html with a local copy (docs/offline.md).
+    """
+    import tempfile
+
+    from rich.markup import escape
+
+    from gaitgrf.cli.output import console
+    from gaitgrf.plots_page import write_offline_template
+
+    with tempfile.TemporaryDirectory() as folder:
+        template = write_offline_template(Path(folder), out)
+        run_tool(
+            [
+                *("-m", "dvc", "plots", "show", "--html-template", str(template)),
+                *("-o", str(out), *(targets or [])),
+            ],
+            "dvc plots show",
+            "see DVC's message above; `dvc plots show` lists the plots it knows",
+        )
+    page = (out / "index.html").resolve()
+    console.print(f"plots: {escape(str(page))} (opens offline)")
+
+
 def promote(
     force: Annotated[bool, typer.Option(help="Decide again even if nothing changed.")] = False,
 ) -> None:

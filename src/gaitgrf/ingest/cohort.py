@@ -103,7 +103,8 @@ class _CohortImport:
     defaults: dict[str, str | None]
     opts: ImportOptions
     total: int
-    progress: Callable[[int, int], None] | None
+    #: progress(done, total, what): before and after each recording
+    progress: Callable[[int, int, str], None] | None
     done: int = 0
     problems: list[Violation] = field(default_factory=list)
     reports: list[TrialReport] = field(default_factory=list)
@@ -145,6 +146,9 @@ class _CohortImport:
         self, path: Path, sid: str, facts: dict[str, Any]
     ) -> tuple[str, Recording, Trial, TrialReport] | None:
         """One recording read and converted; None (its problems kept) when it cannot be."""
+        what = f"converting {sid}/{path.name}"
+        if self.progress is not None:  # before: the bar shows what the next seconds are spent on
+            self.progress(self.done, self.total, what)
         self.done += 1
         try:
             rec = read_recording(path, self.root)
@@ -165,7 +169,7 @@ class _CohortImport:
             return None
         finally:
             if self.progress is not None:
-                self.progress(self.done, self.total)
+                self.progress(self.done, self.total, what)
         return tid, rec, trial, report
 
 
@@ -179,7 +183,7 @@ def import_recordings(
     affected_side: str | None = None,
     options: ImportOptions | None = None,
     lab: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> ImportResult:
     """Import one recording or a folder of subject folders as the cohort `raw_dir/cohort_id`.
 

@@ -166,8 +166,13 @@ def add_cohort(
     subjects_file: Path | None = None,
     commit: bool = True,
     report: Report = _noop,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> Added:
-    """Validate `src` as a new cohort, then add, track, push and commit it (see module doc)."""
+    """Validate `src` as a new cohort, then add, track, push and commit it (see module doc).
+
+    `progress(done, total, what)` follows the validation, which reads every trial (the long
+    part); the other steps are `report` lines.
+    """
     src = Path(src)
     if not src.is_dir():
         raise IntakeError(f"{src}: not a folder")
@@ -185,7 +190,7 @@ def add_cohort(
             new_id, candidate = _candidate(src, scratch, cohort_id, subjects_file, report)
             check_absent(raw_dir, new_id)
             summary = _validate_alone(
-                src, scratch, candidate, new_id, contract, rules, rejected_dir, report
+                src, scratch, candidate, new_id, contract, rules, rejected_dir, report, progress
             )
             check_absent(raw_dir, new_id)  # again, right before writing
             folder = child_path(raw_dir, new_id)
@@ -215,6 +220,7 @@ def _validate_alone(
     rules: ValidateConfig,
     rejected_dir: Path,
     report: Report,
+    progress: Callable[[int, int, str], None] | None,
 ) -> Any:
     """Validate the candidate on its own; errors name the source folder, never the scratch."""
     from gaitgrf.pipeline.validate.run import ValidationFailed, validate_cohorts
@@ -227,7 +233,14 @@ def _validate_alone(
     report(f"validating cohort {new_id} on its own")
     try:
         return validate_cohorts(
-            scratch / "raw", scratch / "validated", scratch / "reports", contract, rules
+            scratch / "raw",
+            scratch / "validated",
+            scratch / "reports",
+            contract,
+            rules,
+            progress=None
+            if progress is None
+            else lambda done, total: progress(done, total, f"validating {new_id}: reading trials"),
         )
     except ValidationFailed as exc:
         kept = child_path(rejected_dir, new_id)

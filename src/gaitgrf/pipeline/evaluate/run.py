@@ -138,8 +138,11 @@ def evaluate_studies(
     cfg: Any,
     studies: Sequence[str],
     log: Any = print,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> tuple[list[ModelResult], dict[str, Any]]:
     """Evaluate every study's refit model on the held-out test subjects.
+
+    `progress(done, total, what)` is called before each study (`total`: the studies).
 
     `cfg` is the TuneConfig whose seed and fraction drew the hold-out: the test subjects are
     drawn again here and must equal those each study recorded, or its model is stale.
@@ -152,7 +155,9 @@ def evaluate_studies(
     baseline: dict[str, Any] = {}
     loaded: dict[str, SampleSet] = {}
     context: dict[str, Any] = {}
-    for study in studies:
+    for done, study in enumerate(studies):
+        if progress is not None:
+            progress(done, len(studies), f"evaluating {study} on the test subjects")
         folder, summary_path = artifacts.study_dir(study), artifacts.study_summary(study)
         try:
             summary = json.loads(summary_path.read_text())
@@ -273,23 +278,37 @@ def log_to_mlflow(
 
 # --- the stage ---------------------------------------------------------------------------------
 def evaluate_stage(
-    params: Params, environ: Mapping[str, str], log: Callable[[str], None]
+    params: Params,
+    environ: Mapping[str, str],
+    log: Callable[[str], None],
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> dict[str, Any]:
     """DVC stage `evaluate`: every study of params on the test subjects, written and logged
-    (stores from params overridden by `environ`, `gaitgrf.runtime`); returns the DVC metrics."""
+    (stores from params overridden by `environ`, `gaitgrf.runtime`); returns the DVC metrics.
+
+    `progress(done, total, what)` counts the studies, then the report, then the MLflow runs.
+    """
     from gaitgrf.pipeline.fuse.features import read_subjects
     from gaitgrf.pipeline.tune.study import study_names
     from gaitgrf.runtime import open_tracker
 
     artifacts = Artifacts.from_paths(params.paths)
     studies = study_names(params.models.architectures, params.fuse.conditions)
+    steps = len(studies) + 2  # every study, then the statistics and report, then MLflow
+
+    def step(done: int, what: str) -> None:
+        if progress is not None:
+            progress(done, steps, what)
+
     results, info = evaluate_studies(
         artifacts,
         read_subjects(artifacts.subjects_table()),
         params.tune,
         studies,
         log=log,
+        progress=lambda done, _, what: step(done, what),
     )
+    step(len(studies), "statistics, plots and report")
     metrics = write_outputs(
         results,
         artifacts,
@@ -299,7 +318,9 @@ def evaluate_stage(
     )
     tracker = open_tracker(params, environ, "gaitgrf.pipeline.evaluate")
     report = [artifacts.evaluation_report(), artifacts.evaluation_dir()]
+    step(len(studies) + 1, "logging the runs to MLflow")
     log_to_mlflow(tracker, results, report, info)
+    step(steps, "done")
     return metrics
 
 

@@ -9,7 +9,7 @@ the `inputs.npy` and `targets.npy` they share (streamed: `gaitgrf.pipeline.fuse.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -36,12 +36,14 @@ def fuse(
     cfg: FuseConfig,
     *,
     layouts: Sequence[str] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> dict[str, Any]:
     """Write `out_dir/<layout>/<condition>.npz` (+ .json) for every `<layout>.npz` found.
 
     `layouts` restricts the layouts (each must exist); by default all found are fused. A layout's
     folder is written aside and swapped in at the end, so no stale condition file survives a
     config change. Returns the summary it also writes to `out_dir/summary.json`.
+    `progress(done, total, what)` is called before each layout.
     """
     check_conditions(cfg.conditions)
     # config errors before any reading
@@ -59,7 +61,9 @@ def fuse(
         "layouts": {},
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    for layout in chosen:
+    for done, layout in enumerate(chosen):
+        if progress is not None:
+            progress(done, len(chosen), f"fusing the {layout} samples")
         summary["layouts"][layout] = _fuse_one(
             found[layout], layout, out_dir, subjects, subjects_sha, cfg
         )

@@ -53,6 +53,8 @@ class StudyContext:
     budget_slots: TrialBudget | None = None
     #: Trials this process asked for but did not run (SurplusTrial).
     surplus: int = 0
+    #: progress(done, total, what) before each trial: the study's trials done of its budget.
+    progress: Callable[[int, int, str], None] | None = None
 
 
 def fold_metric(fold: int, name: str) -> str:
@@ -217,6 +219,19 @@ class _DropSurplus(logging.Filter):
         return "SurplusTrial" not in record.getMessage()
 
 
+def _show_progress(ctx: StudyContext, name: str, done: int, total: int, running: int) -> None:
+    """The study's trials done of its budget, and what comes next (a trial, or a wait)."""
+    if ctx.progress is None:
+        return
+    if done >= total:
+        what = "budget met"
+    elif done + running >= total:
+        what = f"waiting for {running} trial(s) running elsewhere"
+    else:
+        what = f"trial {done + running + 1} of {total}"
+    ctx.progress(done, total, f"{name}: {what}")
+
+
 def optimize(
     study: optuna.Study, ctx: StudyContext, timeout_s: float | None, *, wait: bool = True
 ) -> int:
@@ -249,6 +264,7 @@ def optimize(
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 optuna.storages.fail_stale_trials(study)
             done, running = slots.read()
+            _show_progress(ctx, name, done, slots.n_trials, len(running))
             if done >= slots.n_trials:
                 break
             if done + len(running) >= slots.n_trials:

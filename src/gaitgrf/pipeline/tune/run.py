@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,6 +71,8 @@ class StudyRequest:
     #: Pins logged with the model (`tracking.pip_requirements()`).
     pip_requirements: Sequence[str] = ()
     log: Log = print
+    #: progress(done, total, what): the study's trials of its budget, then the refit.
+    progress: Callable[[int, int, str], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,7 @@ def _join(request: StudyRequest) -> tuple[optuna.Study, StudyContext, str]:
         tags={**tags, "gaitgrf.role": "trial"},
         log=log,
         budget_slots=slots,
+        progress=request.progress,
     )
     done, _ = slots.read()
     remaining = budget.n_trials - done
@@ -207,6 +210,9 @@ def run_study(request: StudyRequest) -> StudyOutcome:
     if not complete:
         raise TuningError(f"{name}: no trial completed (all pruned or failed); raise the budget")
     best = study.best_trial
+    if request.progress is not None:
+        n = ctx.budget.n_trials
+        request.progress(n, n, f"{name}: refitting trial {best.number} on all tuning subjects")
     outcome = refit(ctx, best, request.out_dir / BUNDLE_DIR, request.pip_requirements)
     summary = _summary(request, ctx, study, best, print_, started, outcome)
     tracker, parent = request.tracker, ctx.parent_run
@@ -268,6 +274,7 @@ def study_request(
     log: Log,
     *,
     pip_requirements: Sequence[str] = (),
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> StudyRequest:
     """The request for study (`arch`, `condition`) from params: inputs read as the stage reads
     them, stores from params overridden by `environ` (`gaitgrf.runtime`)."""
@@ -289,21 +296,34 @@ def study_request(
         fixed_hp=runtime.fixed_hyperparameters(params, arch),
         pip_requirements=pip_requirements,
         log=log,
+        progress=progress,
     )
 
 
 def tune_stage(
-    params: Params, arch: str, condition: str, environ: Mapping[str, str], log: Log
+    params: Params,
+    arch: str,
+    condition: str,
+    environ: Mapping[str, str],
+    log: Log,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> dict[str, Any]:
     """DVC stage `tune@<arch>-<condition>` (also the tuning flow's task): tune, refit, write
-    `<paths.tuned>/<study>/` and the metrics `<paths.reports>/tuning/<study>.json`."""
+    `<paths.tuned>/<study>/` and the metrics `<paths.reports>/tuning/<study>.json`.
+    `progress(done, total, what)` follows the trials and the refit (`StudyRequest.progress`)."""
     import optuna
 
     from gaitgrf.tracking import pip_requirements
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     request = study_request(
-        params, arch, condition, environ, log, pip_requirements=pip_requirements()
+        params,
+        arch,
+        condition,
+        environ,
+        log,
+        pip_requirements=pip_requirements(),
+        progress=progress,
     )
     request.out_dir.mkdir(parents=True, exist_ok=True)
     summary = run_study(request).summary

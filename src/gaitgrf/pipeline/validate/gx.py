@@ -3,7 +3,8 @@
 GX runs in an ephemeral context (nothing written but the Data Docs site, in a fixed folder). The
 site is a DVC output, so it must not change when the same data are validated again: the runs are
 named and timed after the input (`run_time`, not now), and the random element ids and
-cache-busting timestamps GX puts in its HTML are rewritten to stable ones. Its
+cache-busting timestamps GX puts in its HTML are rewritten to stable ones; the libraries its
+pages load from CDNs are copied beside them (offline_docs.py), so the site opens offline. Its
 results come back as the checks each trial failed and JSON-ready subject failures; an
 expectation that raised is a bug or a broken table and is raised, never turned into a quarantine.
 GX is imported inside `run_suites` (it takes ~3 s to import).
@@ -21,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from gaitgrf.pipeline.validate.checks import Check, jsonable
+from gaitgrf.pipeline.validate.offline_docs import make_offline
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ def run_suites(
         )
     context.build_data_docs()
     _stabilise_docs(docs_dir, run_time)
+    make_offline(docs_dir)  # local copies of the CDN libraries: offline machines show the site
 
     trial_failures = _trial_failures(results["trials"], trial_specs)
     subject_failures = _subject_failures(results["subjects"])
