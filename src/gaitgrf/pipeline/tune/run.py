@@ -345,16 +345,23 @@ def tune_stage(
     )
     request.out_dir.mkdir(parents=True, exist_ok=True)
     summary = run_study(request).summary
-    metrics = {
+    report = Artifacts.from_paths(params.paths).tuning_metrics(study_name(arch, condition))
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(json.dumps(tuning_metrics(summary), indent=2) + "\n")
+    return summary
+
+
+def tuning_metrics(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """A study's DVC metrics: its result and trial counts, numbers only (issue 17).
+
+    Twenty such files are columns of `dvc exp show`: the run time (in summary.json) is left
+    out, as it differs on every run whatever the params and would fill `--only-changed`.
+    """
+    return {
         "cv_val_loss": summary["cv_val_loss"],
         "trials_complete": summary["trials"].get("COMPLETE", 0),
         "trials_pruned": summary["trials"].get("PRUNED", 0),
-        "seconds": round(summary["seconds"], 1),
     }
-    report = Artifacts.from_paths(params.paths).tuning_metrics(study_name(arch, condition))
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(json.dumps(metrics, indent=2) + "\n")
-    return summary
 
 
 def summary_lines(summary: dict[str, Any]) -> list[str]:
