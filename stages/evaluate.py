@@ -4,8 +4,8 @@
 
 Reads `<paths.tuned>/<arch>__<condition>/` for every architecture in `models.architectures`
 and every condition in `fuse.conditions`, writes `<paths.reports>/evaluation.md`,
-`<paths.reports>/evaluation/` (ranking.csv, metrics.csv, metrics.json, plots/) and logs the same
-to the MLflow experiment `gaitgrf-evaluation`.
+`<paths.reports>/evaluation/` (ranking.csv, metrics.csv, summary.json, metrics.json: the DVC
+metrics, plots/) and logs the same to the MLflow experiment `gaitgrf-evaluation`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ def _evaluate(params: Params, _: Namespace) -> list[str]:
     from gaitgrf.progress import stderr_bar
 
     with stderr_bar("evaluate") as progress:  # studies, report, MLflow (on a terminal only)
-        metrics = evaluate_stage(params, os.environ, log=stage_log("evaluate"), progress=progress)
-    return summary_lines(metrics, Artifacts.from_paths(params.paths).evaluation_report())
+        summary = evaluate_stage(params, os.environ, log=stage_log("evaluate"), progress=progress)
+    return summary_lines(summary, Artifacts.from_paths(params.paths).evaluation_report())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,13 +89,13 @@ def make_cohorts(**cohorts: int) -> tuple[SampleSet, pd.DataFrame]:
 
 
 def run_mlp_study(  # type: ignore[no-untyped-def,type-arg]
-    root, cfg, tracker=None, *, data_version: str = "test-v1", data=None, progress=None
+    root, cfg, tracker=None, *, data_version: str = "test-v1", data=None, progress=None, log=None
 ) -> dict:
     """One `mlp__subject` study on `data` (samples, subjects table; default `make_samples()`)
     under `root` (SQLite Optuna): its summary.
 
     The tuning tests and the PostgreSQL/MLflow-server test share this set-up; `tracker` None
-    means no MLflow logging.
+    means no MLflow logging; `log` gets the study's log lines (None: dropped).
     """
     from gaitgrf.pipeline.tune.run import StudyRequest, run_study
     from gaitgrf.tracking import sqlite_uri
@@ -115,7 +115,7 @@ def run_mlp_study(  # type: ignore[no-untyped-def,type-arg]
         git_commit="abc",
         tracker=tracker,
         pip_requirements=["torch"],
-        log=lambda line: None,
+        log=log or (lambda line: None),
         progress=progress,
     )
     return run_study(request).summary

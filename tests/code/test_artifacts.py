@@ -69,8 +69,8 @@ def _expected(art: Artifacts) -> dict[str, dict[str, set[Path]]]:
         },
         "promote": {
             "deps": {art.tuned, art.evaluation_metrics()},
-            "outs": set(),
-            "metrics": {art.promotion_report()},
+            "outs": {art.promotion_report()},
+            "metrics": {art.promotion_metrics()},
         },
     }
 
@@ -124,3 +124,4 @@ def test_paths_between_stages() -> None:
     assert art.tuning_metrics("mlp__base") == Path("reports/tuning/mlp__base.json")
     assert art.rejected_dir() == Path("reports/rejected")
     assert PurePosixPath(art.promotion_report()) == PurePosixPath("reports/promotion.json")
+    assert art.promotion_metrics() == Path("reports/promotion/metrics.json")

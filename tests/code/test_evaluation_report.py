@@ -3,6 +3,7 @@ of models whose test predictions are constructed, so every verdict is known in a
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gaitgrf.core.artifacts import Artifacts
-from gaitgrf.core.config import PathsConfig
+from gaitgrf.core.artifacts import SUMMARY_FILE, Artifacts
+from gaitgrf.core.config import Params, PathsConfig
 from gaitgrf.pipeline.evaluate.metrics import ModelResult, evaluate_model
 from gaitgrf.pipeline.evaluate.run import EvaluationError, write_outputs
 from tests.sample_factory import make_samples
@@ -318,9 +319,9 @@ def replace_study(result: ModelResult, condition: str) -> ModelResult:
     return replace(result, condition=condition, study=f"{result.architecture}__{condition}")
 
 
-def test_every_png_the_stage_writes_is_a_dvc_plot(tmp_path: Path) -> None:
-    """dvc.yaml's evaluate `plots:` name each image under plots/, the CD plot included: an
-    image left out is invisible to `dvc plots show`."""
+def test_every_file_the_stage_writes_under_plots_is_a_dvc_plot(tmp_path: Path) -> None:
+    """dvc.yaml's evaluate `plots:` name each image and table under plots/, the CD plot and
+    the per-cohort table included: a file left out is invisible to `dvc plots show`."""
     import yaml
 
     results = [
@@ -328,8 +329,8 @@ def test_every_png_the_stage_writes_is_a_dvc_plot(tmp_path: Path) -> None:
         for i, (a, sd) in enumerate((("gru", 0.01), ("mlp", 0.02), ("lstm", 0.03)))
     ]
     artifacts, _, _ = report_of(tmp_path, results)
-    written = {p.name for p in (artifacts.evaluation_dir() / "plots").glob("*.png")}
-    assert "critical_difference.png" in written
+    written = {p.name for p in (artifacts.evaluation_dir() / "plots").iterdir()}
+    assert {"critical_difference.png", "scores.csv", "cohorts.csv"} <= written
     stage = yaml.safe_load((Path(__file__).parents[2] / "dvc.yaml").read_text())["stages"]
     listed = {Path(next(iter(p))).name for p in stage["evaluate"]["plots"]}
     assert written <= listed, written - listed
@@ -350,3 +351,82 @@ def test_the_report_says_when_no_verdict_is_reachable() -> None:
         line.startswith(note) and "0.0781" in line for line in _effect_lines(effects(8), 0.05)
     )
     assert not any(line.startswith(note) for line in _effect_lines(effects(10), 0.05))
+
+
+# --- issue 17: the DVC metrics are headline numbers; every model's numbers are plots --------
+DEFAULT_STUDIES = [(a, c) for a in Params().models.architectures for c in Params().fuse.conditions]
+
+
+def dvc_columns(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A metrics file as `dvc metrics show` / `dvc exp show` read it: one column per leaf,
+    nested keys joined with dots (tests/integration/test_exp_show_columns.py checks DVC)."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(dvc_columns(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def test_evaluation_metrics_are_a_few_numbers_whatever_the_models(tmp_path: Path) -> None:
+    """metrics.json: the best ranked model's numbers, counts, the best per condition and what
+    the tests conclude, numbers only; the same size for 3 models as for the default 20. The
+    names and every model's numbers are in summary.json and the plots' tables."""
+    results = [
+        scored(a, c, noisy(0.005 + 0.002 * i, i)) for i, (a, c) in enumerate(DEFAULT_STUDIES)
+    ]
+    artifacts, _, summary = report_of(tmp_path, results)
+    metrics = json.loads(artifacts.evaluation_metrics().read_text())
+    columns = dvc_columns(metrics)
+    assert all(is_number(v) for v in columns.values()), columns
+    assert len(columns) <= 20, sorted(columns)
+    assert summary["best"]["study"] == "mlp__base"  # the least noisy
+    assert metrics["best"]["rrmse_mean"] == pytest.approx(
+        summary["models"]["mlp__base"]["rrmse_mean"]
+    )
+    assert metrics["models"] == {"ranked": 20, "diverged": 0}
+    best_subject = min(r.pooled["rrmse_mean"] for r in results if r.condition == "subject")
+    assert metrics["conditions"]["subject"]["best_rrmse_mean"] == pytest.approx(best_subject)
+    assert 0 <= metrics["conditions"]["base"]["friedman_p"] <= 1
+    assert metrics["feature_effects"]["hurts"] == sum(
+        e["hurts"] for e in summary["feature_effects"].values()
+    )
+    assert "cohorts" not in metrics  # one cohort: its best is `best`
+    on_disk = json.loads((artifacts.evaluation_dir() / SUMMARY_FILE).read_text())
+    assert on_disk == json.loads(json.dumps(summary))
+    scores = pd.read_csv(artifacts.evaluation_dir() / "plots" / "scores.csv")
+    assert len(scores) == 20 and {"vertical_rrmse", "lateral_r"} <= set(scores.columns)
+    fewer = report_of(tmp_path / "three", results[:3])[0].evaluation_metrics()
+    assert set(dvc_columns(json.loads(fewer.read_text()))) <= set(columns)
+
+
+def test_a_tune_parameter_change_fits_in_200_columns_of_dvc_exp_show(tmp_path: Path) -> None:
+    """The worst case of `dvc exp show --only-changed` after one `tune` parameter changes in
+    the default project: every metric of the stages it re-runs changes (20 tune files, the
+    evaluation, the promotion; adaptation has no cohort by default), plus that parameter and
+    DVC's Experiment, rev, typ and Created columns."""
+    from gaitgrf.pipeline.promote import decision_metrics
+    from gaitgrf.pipeline.tune.run import tuning_metrics
+
+    results = [scored(a, c, noisy(0.01, i)) for i, (a, c) in enumerate(DEFAULT_STUDIES)]
+    artifacts, _, _ = report_of(tmp_path, results)
+    evaluation = dvc_columns(json.loads(artifacts.evaluation_metrics().read_text()))
+    study = tuning_metrics({"cv_val_loss": 0.4, "trials": {"COMPLETE": 2, "PRUNED": 1}})
+    test = {"rrmse_mean": 9.1, "vertical_rrmse": 7.0}
+    promotion = decision_metrics(
+        {
+            "promoted": True,
+            "challenger": {"version": "3", "cv_val_loss": 0.4, "test": test},
+            "champion": {"version": "2", "test": test},
+            "champion_after": "3",
+        }
+    )
+    for metrics in (evaluation, study, promotion):
+        assert all(is_number(v) for v in metrics.values()), metrics
+    columns = len(DEFAULT_STUDIES) * len(study) + len(evaluation) + len(promotion) + 1 + 4
+    assert columns <= 200

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gaitgrf import models
-from gaitgrf.core.artifacts import Artifacts
+from gaitgrf.core.artifacts import SUMMARY_FILE, Artifacts
 from gaitgrf.core.config import BudgetConfig, ConfigError, PathsConfig, TuneConfig, parse_params
 from gaitgrf.core.errors import GaitGrfError, error_lines
 from gaitgrf.pipeline.evaluate.metrics import sample_metrics
@@ -253,8 +253,8 @@ def test_no_external_sample_is_trained_validated_or_refit_and_evaluate_reports_p
     results, context = evaluate_studies(
         artifacts, table, _cfg(), ["mlp__subject"], log=lambda line: None
     )
-    metrics = write_outputs(results, artifacts, context, bootstrap=100, alpha=0.05)
-    _check_outputs(artifacts, metrics, samples, table)
+    summary = write_outputs(results, artifacts, context, bootstrap=100, alpha=0.05)
+    _check_outputs(artifacts, summary, samples, table)
     _check_gate_uses_internal_hold_out(artifacts, samples, table)
 
 
@@ -273,15 +273,16 @@ def _check_gate_uses_internal_hold_out(artifacts: Artifacts, samples, table) -> 
     assert not lab_positions(samples.groups) & set(idx.tolist())
 
 
-def _check_outputs(artifacts: Artifacts, metrics: dict, samples, table) -> None:  # type: ignore[no-untyped-def,type-arg]
-    """Overall and per-cohort metrics equal a recomputation; the report shows both cohorts."""
+def _check_outputs(artifacts: Artifacts, summary: dict, samples, table) -> None:  # type: ignore[no-untyped-def,type-arg]
+    """Overall and per-cohort metrics equal a recomputation (summary.json; the headline
+    DVC metrics and the per-cohort plot table agree); the report shows both cohorts."""
     split = split_subjects(samples, table, _cfg())
     predictor = GrfPredictor.load(artifacts.study_bundle("mlp__subject"))
     every = sample_index(samples.groups, split.evaluated)
     predicted = predictor.predict_arrays(samples.inputs[every], samples.static[every])
     overall = sample_metrics(samples.targets[every], predicted, stance=True)
-    on_disk = json.loads(artifacts.evaluation_metrics().read_text())
-    assert on_disk == json.loads(json.dumps(metrics))
+    on_disk = json.loads((artifacts.evaluation_dir() / SUMMARY_FILE).read_text())
+    assert on_disk == json.loads(json.dumps(summary))
     for key, value in on_disk["models"]["mlp__subject"].items():
         assert value == pytest.approx(overall[key], abs=1e-5), key
     cohorts = np.array([cohort_of(str(g)) for g in samples.groups[every]])
@@ -296,6 +297,14 @@ def _check_outputs(artifacts: Artifacts, metrics: dict, samples, table) -> None:
     assert on_disk["cohorts"]["lab"]["models"]["mlp__subject"]["rrmse_mean"] != pytest.approx(
         overall["rrmse_mean"]
     )
+    headline = json.loads(artifacts.evaluation_metrics().read_text())
+    plotted = pd.read_csv(artifacts.evaluation_dir() / "plots" / "cohorts.csv")
+    for name in ("lab", "synth"):
+        value = on_disk["cohorts"][name]["models"]["mlp__subject"]["rrmse_mean"]
+        assert headline["cohorts"][name]["best_rrmse_mean"] == pytest.approx(value)
+        row = plotted[plotted["cohort"] == name].iloc[0]
+        assert row["model"] == f"{name}: mlp/subject"
+        assert row["rrmse_mean"] == pytest.approx(value, abs=1e-5)
     report = artifacts.evaluation_report().read_text()
     assert "## Per cohort" in report
     assert "| architecture | condition | lab (external) | synth |" in report

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gaitgrf.pipeline.promote import decide
+from gaitgrf.pipeline.promote import decide, decision_metrics
 
 
 def metrics(primary: float, v: float, a: float, lat: float) -> dict[str, float]:
@@ -47,3 +47,38 @@ def test_equal_challenger_is_not_promoted() -> None:
 def test_nan_metrics_are_never_promoted() -> None:
     d = decide(metrics(float("nan"), 1.0, 1.0, 1.0), CHAMP, margin=0.02, tolerance=0.05)
     assert not d.promoted
+
+
+def test_decision_metrics_are_numbers_and_leave_the_words_to_the_record() -> None:
+    """reports/promotion/metrics.json (DVC metrics): the decision in numbers; the reason, the
+    model URI and the timestamp stay in reports/promotion.json (issue 17)."""
+    record = {
+        "decided_at": "2026-11-24T21:59:43+0000",
+        "model_name": "gaitgrf",
+        "promoted": False,
+        "reason": "champion kept: ...",
+        "checks": {"primary": False},
+        "challenger": {
+            "version": "4",
+            "study": "lstm__base",
+            "cv_val_loss": 0.0882638850,
+            "model_uri": "models:/m-c5f5",
+            "test": CHAMP,
+        },
+        "champion": {"version": "2", "test": metrics(9.0, 7.0, 8.0, 12.0)},
+        "champion_before": "2",
+        "champion_after": "2",
+        "margin": 0.02,
+        "tolerance": 0.05,
+    }
+    assert decision_metrics(record) == {
+        "promoted": 0,
+        "challenger_version": 4,
+        "challenger_cv_val_loss": 0.08826,
+        "challenger_rrmse_mean": 10.0,
+        "champion_version": 2,
+        "champion_before_rrmse_mean": 9.0,
+    }
+    first = {**record, "promoted": True, "champion": {"version": None, "test": None}}
+    assert decision_metrics({**first, "champion_after": "4"})["champion_version"] == 4
+    assert "champion_before_rrmse_mean" not in decision_metrics(first)

@@ -120,6 +120,27 @@ def test_rerun_resumes_and_keeps_completed_trials(tmp_path: Path) -> None:
     assert len(_trials(tmp_path)) == len(after)
 
 
+def test_smaller_n_trials_gives_the_smaller_studys_result(tmp_path: Path) -> None:
+    """A study that ran 3 trials, asked again for 2 (`dvc exp run -S tune.budget.n_trials=2`),
+    reports the result of its first 2: what a fresh 2-trial study gives, not the 3-trial one
+    (issue 17). Its third trial is kept in the storage, unused, and the log says so."""
+    fresh = _study(tmp_path / "fresh", config(n_trials=2))
+    _study(tmp_path / "long", config(n_trials=3))
+    lines: list[str] = []
+    again = run_mlp_study(tmp_path / "long", config(n_trials=2), log=lines.append)
+    assert again["trials"] == fresh["trials"] == {"COMPLETE": 2}
+    assert again["trials_stored"] == {"COMPLETE": 3}
+    assert again["best_trial"] == fresh["best_trial"]
+    assert again["best_params"] == fresh["best_params"]
+    assert again["cv_val_loss"] == pytest.approx(fresh["cv_val_loss"])
+    assert again["refit"]["train_loss"] == pytest.approx(fresh["refit"]["train_loss"])
+    assert len(_trials(tmp_path / "long")) == 3  # not archived, not deleted
+    said = "\n".join(lines)
+    assert "0 to run" in said
+    assert "holds 3 finished trials, more than n_trials = 2" in said
+    assert "that of its first 2" in said
+
+
 def test_changed_budget_archives_old_trials(tmp_path: Path) -> None:
     _study(tmp_path, config(n_trials=2, epochs=2))
     _study(tmp_path, config(n_trials=1, epochs=3))

@@ -119,7 +119,12 @@ class Artifacts:
         return self.evaluation_dir() / "metrics.json"
 
     def promotion_report(self) -> Path:
+        """The decision record (names, reason, timestamp): an output, not a DVC metric."""
         return self.reports / "promotion.json"
+
+    def promotion_metrics(self) -> Path:
+        """The decision in numbers: the promote stage's DVC metrics."""
+        return self.reports / "promotion" / "metrics.json"
 
     # --- adapt ----------------------------------------------------------------------------------
     def adaptation_report(self) -> Path:

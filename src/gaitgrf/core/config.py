@@ -390,18 +390,24 @@ class TuneConfig(Section):
     pruner: PrunerConfig = PrunerConfig()
     budget: BudgetConfig = BudgetConfig()
     #: Per-architecture changes to `budget` (e.g. the ImageNet backbones need far less data).
+    #: One entry per architecture, `{}` for none: each DVC tune stage depends on its own
+    #: `tune.overrides.<arch>` only (dvc.yaml), and DVC refuses a key params.yaml lacks.
     overrides: dict[str, dict[str, Any]] = {
-        arch: {
-            "n_trials": 1,
-            "timeout_s": None,
-            "epochs": 1,
-            "folds_used": 1,
-            "max_train_samples": 192,
-            "max_val_samples": 128,
-            "refit_epochs": 1,
-            "max_refit_samples": 256,
-        }
-        for arch in ("resnet50", "inception_v3")
+        arch: (
+            {
+                "n_trials": 1,
+                "timeout_s": None,
+                "epochs": 1,
+                "folds_used": 1,
+                "max_train_samples": 192,
+                "max_val_samples": 128,
+                "refit_epochs": 1,
+                "max_refit_samples": 256,
+            }
+            if arch in ("resnet50", "inception_v3")
+            else {}
+        )
+        for arch in ModelsConfig.model_fields["architectures"].default
     }
 
     @model_validator(mode="after")

@@ -165,9 +165,12 @@ def promote(
     )
     stamp = _apply_decision(tracker, name, version, champion_version, decision)
     record = _decision_record(stamp, name, best, version, champion_version, decision, cfg)
-    report_path = artifacts.promotion_report()
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    report_path.write_text(json.dumps(record, indent=2) + "\n")
+    for path, content in (
+        (artifacts.promotion_report(), record),
+        (artifacts.promotion_metrics(), decision_metrics(record)),
+    ):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(content, indent=2) + "\n")
     log(("PROMOTED: " if decision.promoted else "not promoted: ") + decision.reason)
     return record
 
@@ -319,6 +322,25 @@ def _decision_record(
         "margin": cfg.margin,
         "tolerance": cfg.tolerance,
     }
+
+
+def decision_metrics(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The stage's DVC metrics: the decision `record` in numbers only (names, reason and time
+    stay in reports/promotion.json). `champion_version` is the champion after the decision,
+    `champion_before_rrmse_mean` the score of the one compared with (absent if none)."""
+    challenger = record["challenger"]
+    out: dict[str, Any] = {
+        "promoted": int(bool(record["promoted"])),
+        "challenger_version": int(challenger["version"]),
+        "challenger_cv_val_loss": round(float(challenger["cv_val_loss"]), 5),
+        "challenger_rrmse_mean": round(float(challenger["test"][PRIMARY]), 5),
+    }
+    if record.get("champion_after") is not None:
+        out["champion_version"] = int(record["champion_after"])
+    before = (record.get("champion") or {}).get("test")
+    if before:
+        out["champion_before_rrmse_mean"] = round(float(before[PRIMARY]), 5)
+    return out
 
 
 def rollback(tracker: Tracker, name: str) -> tuple[str, str]:

@@ -20,7 +20,8 @@ from gaitgrf.pipeline.evaluate.metrics import PRIMARY, ModelResult
 from gaitgrf.pipeline.evaluate.report import fmt
 from gaitgrf.training.splits import cohort_of
 
-#: What metrics.json carries per cohort and model (every metric is in metrics.csv).
+#: A model's headline numbers: the best model's in metrics.json, each model's in the plots'
+#: tables and summary.json's `cohorts` (every metric is in metrics.csv).
 COMPACT: Final = (PRIMARY, *(f"{n}_rrmse" for n in TARGETS), *(f"{n}_r" for n in TARGETS))
 
 
@@ -75,7 +76,7 @@ def cohort_long(results: Sequence[ModelResult]) -> pd.DataFrame:
 def cohort_metrics_json(
     results: Sequence[ModelResult], external: Collection[str]
 ) -> dict[str, Any]:
-    """metrics.json's `cohorts`: per cohort its counts, `external`, and per study COMPACT."""
+    """summary.json's `cohorts`: per cohort its counts, `external`, and per study COMPACT."""
     out: dict[str, Any] = {}
     for res in results:
         counts = cohort_counts(res)
@@ -93,6 +94,20 @@ def cohort_metrics_json(
                 k: round(metrics[k], 5) for k in COMPACT if np.isfinite(metrics.get(k, np.nan))
             }
     return dict(sorted(out.items()))
+
+
+def cohort_plot_table(table: pd.DataFrame, order: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """plots/cohorts.csv, the DVC bar plot of every model on every cohort: `cohort_table`'s
+    COMPACT columns, cohort by cohort in ranking `order`, labelled `<cohort>: <arch>/<cond>`
+    (one bar each, as the chart has one axis of names)."""
+    rank = {key: i for i, key in enumerate(order)}
+    keys = list(zip(table["architecture"], table["condition"], strict=True))
+    labelled = table.assign(
+        model=table["cohort"] + ": " + table["architecture"] + "/" + table["condition"],
+        _order=[rank.get(key, len(rank)) for key in keys],
+    ).sort_values(["cohort", "_order"], kind="stable")
+    columns = ["cohort", "external", "architecture", "condition", "subjects", *COMPACT, "model"]
+    return labelled[columns]
 
 
 def _label(name: str, external: Collection[str]) -> str:

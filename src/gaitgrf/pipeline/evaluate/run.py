@@ -1,8 +1,9 @@
 """The `evaluate` stage: every study's refit model on the held-out test subjects, compared.
 
 `evaluate_studies` loads each tuned model and scores it (`metrics`), `write_outputs` writes the
-ranking, statistics (`stats`), report and plots (`report`, `cd_plot`) and the DVC metrics, and
-`log_to_mlflow` records the same in MLflow (docs/evaluation.md).
+ranking, statistics (`stats`), report and plots (`report`, `cd_plot`), summary.json and the
+headline DVC metrics (`headline`), and `log_to_mlflow` records the same in MLflow
+(docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from gaitgrf.core.artifacts import Artifacts
+from gaitgrf.core.artifacts import SUMMARY_FILE, Artifacts
 from gaitgrf.core.errors import GaitGrfError
 from gaitgrf.pipeline.evaluate.cd_plot import CD_PLOT, plot_critical_difference
 from gaitgrf.pipeline.evaluate.cohorts import (
@@ -23,9 +24,11 @@ from gaitgrf.pipeline.evaluate.cohorts import (
     cohort_long,
     cohort_markdown,
     cohort_metrics_json,
+    cohort_plot_table,
     cohort_table,
 )
 from gaitgrf.pipeline.evaluate.divergence import converged
+from gaitgrf.pipeline.evaluate.headline import DIGITS, headline_metrics
 from gaitgrf.pipeline.evaluate.metrics import PRIMARY, ModelResult, evaluate_model
 from gaitgrf.pipeline.evaluate.physics_row import physics_baseline
 from gaitgrf.pipeline.evaluate.report import (
@@ -55,7 +58,11 @@ def write_outputs(
     bootstrap: int,
     alpha: float,
 ) -> dict[str, Any]:
-    """Write the report, CSVs, plots and DVC metrics; return the metrics dict.
+    """Write the report, CSVs, plots, summary.json and the DVC metrics; return the summary.
+
+    summary.json holds every number and name of the comparison (best study, every model's
+    pooled metrics, diverged studies, per cohort, physics baseline, statistics); metrics.json
+    only its headline numbers (`headline.py`), so `dvc exp show` stays readable.
 
     Diverged models (`divergence.py`) are in the CSVs and listed in the report, but kept out of
     the ranks, the statistics, the per-cohort tables and the plots (the critical-difference plot
@@ -81,45 +88,54 @@ def write_outputs(
         out_dir / "metrics.csv", index=False
     )
     best = min(kept, key=lambda r: r.pooled[PRIMARY])
-    _write_plots(ranked_rows(table), best, out_dir / "plots")
-    plot_critical_difference(tests, out_dir / "plots" / CD_PLOT, alpha)
-    report_path.parent.mkdir(parents=True, exist_ok=True)
     ranked = ranked_rows(table)
     order = list(zip(ranked["architecture"], ranked["condition"], strict=True))
+    per_cohort = cohort_table(kept, external)
+    _write_plots(ranked, per_cohort, best, out_dir / "plots")
+    plot_critical_difference(tests, out_dir / "plots" / CD_PLOT, alpha)
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    baseline = context.get("physics_baseline", {})
     context = {
         **context,
         "alpha": alpha,
         "budget_lines": budget_lines(results),
-        "cohort_lines": cohort_markdown(cohort_table(kept, external), order, external),
+        "cohort_lines": cohort_markdown(per_cohort, order, external),
     }
     report_path.write_text(markdown_report(table, effects, tests, context))
-    metrics = {
+    summary = {
         "best": {"study": best.study, PRIMARY: best.pooled[PRIMARY]},
         "models": {
-            r.study: {k: round(v, 5) for k, v in r.pooled.items() if np.isfinite(v)}
+            r.study: {k: round(v, DIGITS) for k, v in r.pooled.items() if np.isfinite(v)}
             for r in results
         },
         "diverged": [r.study for r in results if r.diverged is not None],
         "cohorts": cohort_metrics_json(results, external),
         "physics_baseline": {
-            k: round(v, 5) if isinstance(v, float) else v
-            for k, v in context.get("physics_baseline", {}).items()
+            k: round(v, DIGITS) if isinstance(v, float) else v
+            for k, v in baseline.items()
             if not isinstance(v, float) or np.isfinite(v)
         },
         "feature_effects": effects,
         "friedman": tests,
     }
+    (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    metrics = headline_metrics(results, kept, effects, tests, baseline)
     artifacts.evaluation_metrics().write_text(json.dumps(metrics, indent=2) + "\n")
-    return metrics
+    return summary
 
 
-def _write_plots(ranked: pd.DataFrame, best: ModelResult, plots: Path) -> None:
-    """The DVC bar plot's table, the bar chart (ranked models only: their scale) and the best
-    model's curves on its best and worst test subject."""
+def _write_plots(
+    ranked: pd.DataFrame, per_cohort: pd.DataFrame, best: ModelResult, plots: Path
+) -> None:
+    """The DVC plots' tables (every ranked model's headline numbers, pooled and per cohort:
+    the per-model matrices kept out of metrics.json), the bar chart (ranked models only: their
+    scale) and the best model's curves on its best and worst test subject."""
     plots.mkdir(parents=True, exist_ok=True)
-    ranked[["architecture", "condition", PRIMARY]].assign(
+    ranked[["architecture", "condition", *COMPACT]].assign(
         model=ranked["architecture"] + "/" + ranked["condition"]
     ).to_csv(plots / "scores.csv", index=False)
+    order = list(zip(ranked["architecture"], ranked["condition"], strict=True))
+    cohort_plot_table(per_cohort, order).to_csv(plots / "cohorts.csv", index=False)
     by_subject = best.subjects[PRIMARY].sort_values()
     for which, subject in (("best", by_subject.index[0]), ("worst", by_subject.index[-1])):
         plot_curves(
@@ -284,7 +300,8 @@ def evaluate_stage(
     progress: Callable[[int, int, str], None] | None = None,
 ) -> dict[str, Any]:
     """DVC stage `evaluate`: every study of params on the test subjects, written and logged
-    (stores from params overridden by `environ`, `gaitgrf.runtime`); returns the DVC metrics.
+    (stores from params overridden by `environ`, `gaitgrf.runtime`); returns the summary
+    (summary.json, `write_outputs`).
 
     `progress(done, total, what)` counts the studies, then the report, then the MLflow runs.
     """
@@ -309,7 +326,7 @@ def evaluate_stage(
         progress=lambda done, _, what: step(done, what),
     )
     step(len(studies), "statistics, plots and report")
-    metrics = write_outputs(
+    summary = write_outputs(
         results,
         artifacts,
         info,
@@ -321,12 +338,12 @@ def evaluate_stage(
     step(len(studies) + 1, "logging the runs to MLflow")
     log_to_mlflow(tracker, results, report, info)
     step(steps, "done")
-    return metrics
+    return summary
 
 
-def summary_lines(metrics: Mapping[str, Any], report: Path) -> list[str]:
+def summary_lines(summary: Mapping[str, Any], report: Path) -> list[str]:
     """What the `evaluate` stage prints: the best model on the test subjects and the report."""
-    best = metrics["best"]
+    best = summary["best"]
     return [
         f"evaluate: best on test subjects: {best['study']} ({PRIMARY} "
         f"{best[PRIMARY]:.2f} %); report -> {report}"

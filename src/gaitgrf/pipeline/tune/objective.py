@@ -229,7 +229,7 @@ def _show_progress(ctx: StudyContext, name: str, done: int, total: int, running:
         what = f"waiting for {running} trial(s) running elsewhere"
     else:
         what = f"trial {done + running + 1} of {total}"
-    ctx.progress(done, total, f"{name}: {what}")
+    ctx.progress(min(done, total), total, f"{name}: {what}")  # a study may hold more
 
 
 def optimize(

@@ -2,9 +2,10 @@
 
 A study is named `<arch>__<condition>` and lives in persistent storage (docs/tuning.md).
 Re-running resumes it: only the trials still missing from the budget run, and completed trials
-are never lost; when what its trials mean changes, it is archived and starts again
-(`study.py`). Subject-wise throughout (`data.py`): the held-out test subjects never enter a
-study; each trial is cross-validated over GroupKFold folds of the tuning subjects
+are never lost; a study holding more trials than `n_trials` gives the result of its first
+`n_trials` (`study.budget_trials`); when what its trials mean changes, it is archived and
+starts again (`study.py`). Subject-wise throughout (`data.py`): the held-out test subjects
+never enter a study; each trial is cross-validated over GroupKFold folds of the tuning subjects
 (`objective.py`). The best trial is then refit on all tuning subjects (`refit.py`).
 
 `run_study` tunes and refits (the DVC stage, through `tune_stage`); `work_study` only takes
@@ -34,6 +35,7 @@ from gaitgrf.pipeline.tune.study import (
     Log,
     TrialBudget,
     TuningError,
+    budget_trials,
     fingerprint,
     join_study,
     open_storage,
@@ -175,6 +177,13 @@ def _join(request: StudyRequest) -> tuple[optuna.Study, StudyContext, str]:
         )
         + f"{len(data.folds)} folds"
     )
+    if done > budget.n_trials:
+        log(
+            f"{name}: the stored study holds {done} finished trials, more than n_trials = "
+            f"{budget.n_trials}: this result is that of its first {budget.n_trials} (the trials "
+            f"a {budget.n_trials}-trial study runs); the other {done - budget.n_trials} are "
+            "kept, unused"
+        )
     return study, ctx, print_
 
 
@@ -206,15 +215,18 @@ def run_study(request: StudyRequest) -> StudyOutcome:
     started = time.perf_counter()
     study, ctx, print_ = _join(request)
     optimize(study, ctx, ctx.budget.timeout_s)
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    # The budget's trials, not every stored one: a study that once ran more than n_trials
+    # gives the result of n_trials (`budget_trials`).
+    used = budget_trials(study, ctx.budget.n_trials)
+    complete = [t for t in used if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         raise TuningError(f"{name}: no trial completed (all pruned or failed); raise the budget")
-    best = study.best_trial
+    best = min(complete, key=lambda t: (np.inf if t.value is None else t.value, t.number))
     if request.progress is not None:
         n = ctx.budget.n_trials
         request.progress(n, n, f"{name}: refitting trial {best.number} on all tuning subjects")
     outcome = refit(ctx, best, request.out_dir / BUNDLE_DIR, request.pip_requirements)
-    summary = _summary(request, ctx, study, best, print_, started, outcome)
+    summary = _summary(request, ctx, study, used, best, print_, started, outcome)
     tracker, parent = request.tracker, ctx.parent_run
     if tracker is not None and parent is not None:
         tracker.log_metrics(parent, {"best_cv_val_loss": float(best.value or np.nan)})
@@ -228,14 +240,19 @@ def _summary(
     request: StudyRequest,
     ctx: StudyContext,
     study: optuna.Study,
+    used: Sequence[optuna.trial.FrozenTrial],
     best: optuna.trial.FrozenTrial,
     print_: str,
     started: float,
     outcome: dict[str, Any],
 ) -> dict[str, Any]:
-    """What `summary.json` says of the study, its best trial and its refit."""
+    """What `summary.json` says of the study, its best trial and its refit.
+
+    `trials` counts the trials of this result (`used`, the budget's); `trials_stored` every
+    trial in the storage, failed ones and any beyond a smaller budget included.
+    """
     data = ctx.data
-    counts = state_counts(study)
+    counts = state_counts(study, used)
     return {
         "study": study_name(request.arch, request.condition),
         "architecture": request.arch,
@@ -249,6 +266,7 @@ def _summary(
         "best_trial": best.number,
         "best_params": best.params,
         "trials": counts,
+        "trials_stored": state_counts(study),
         "budget": ctx.budget.model_dump(),
         # Only an opt-in wall-clock limit can stop a study short of its trial budget; the
         # evaluation report names such studies (their results depend on machine load).
@@ -327,16 +345,23 @@ def tune_stage(
     )
     request.out_dir.mkdir(parents=True, exist_ok=True)
     summary = run_study(request).summary
-    metrics = {
+    report = Artifacts.from_paths(params.paths).tuning_metrics(study_name(arch, condition))
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(json.dumps(tuning_metrics(summary), indent=2) + "\n")
+    return summary
+
+
+def tuning_metrics(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """A study's DVC metrics: its result and trial counts, numbers only (issue 17).
+
+    Twenty such files are columns of `dvc exp show`: the run time (in summary.json) is left
+    out, as it differs on every run whatever the params and would fill `--only-changed`.
+    """
+    return {
         "cv_val_loss": summary["cv_val_loss"],
         "trials_complete": summary["trials"].get("COMPLETE", 0),
         "trials_pruned": summary["trials"].get("PRUNED", 0),
-        "seconds": round(summary["seconds"], 1),
     }
-    report = Artifacts.from_paths(params.paths).tuning_metrics(study_name(arch, condition))
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(json.dumps(metrics, indent=2) + "\n")
-    return summary
 
 
 def summary_lines(summary: dict[str, Any]) -> list[str]:

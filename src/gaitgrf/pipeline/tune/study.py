@@ -63,10 +63,29 @@ def study_names(architectures: Iterable[str], conditions: Iterable[str]) -> list
     return [study_name(arch, condition) for arch in architectures for condition in conds]
 
 
-def state_counts(study: optuna.Study) -> dict[str, int]:
-    """Trials of `study` by state name (COMPLETE, PRUNED, FAIL, RUNNING...)."""
-    states = [t.state.name for t in study.get_trials(deepcopy=False)]
+def state_counts(
+    study: optuna.Study, trials: Iterable[optuna.trial.FrozenTrial] | None = None
+) -> dict[str, int]:
+    """Trials of `study` (or just `trials`) by state name (COMPLETE, PRUNED, FAIL, RUNNING...)."""
+    chosen = study.get_trials(deepcopy=False) if trials is None else trials
+    states = [t.state.name for t in chosen]
     return {s: states.count(s) for s in sorted(set(states))}
+
+
+def budget_trials(study: optuna.Study, n_trials: int) -> list[optuna.trial.FrozenTrial]:
+    """The trials a study of `n_trials` consists of: its first `n_trials` finished trials
+    (COMPLETE or PRUNED, by trial number), whatever larger budget ran before.
+
+    Trial n is drawn (`sampler.py`: seeded by the study seed and n) and pruned from the trials
+    finished before it only, so the first k finished trials of a longer study are the trials a
+    k-trial study runs. Reading this prefix makes a study's result a function of its params: a
+    smaller `n_trials` (`dvc exp run -S tune.budget.n_trials=2` after 8 trials) gives the 2-trial
+    result, not the 8-trial one, and a larger one still resumes (docs/tuning.md, "Studies").
+    """
+    from optuna.trial import TrialState
+
+    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    return sorted(finished, key=lambda t: t.number)[:n_trials]
 
 
 # --- search space and fingerprint --------------------------------------------------------------
