@@ -342,7 +342,8 @@ def test_fused_files_load_fast_at_realistic_size(tmp_path: Path) -> None:
     # Different content per channel so a mix-up would not go unnoticed.
     samples.inputs[:] += rng.normal(size=(1, samples.inputs.shape[1], 1)).astype(np.float32)
     write_resampled(tmp_path / "resampled", samples, subjects_frame(subjects))
-    every_angle = tuple(f"{j}_{p}" for j in ("hip", "knee", "ankle") for p in ("flex", "add", "rot"))
+    joints, planes = ("hip", "knee", "ankle"), ("flex", "add", "rot")
+    every_angle = tuple(f"{j}_{p}" for j in joints for p in planes)
     cfg = FuseConfig(sensors=("pelvis", "thigh", "shank", "foot"), kinematics=every_angle)
     # 21 acc + 18 angles
     start = time.perf_counter()
