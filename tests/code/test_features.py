@@ -128,11 +128,13 @@ def test_select_channels_canonical_order() -> None:
     assert again.channels == out.channels
 
 
-def test_select_channels_default_config_gives_33_channels() -> None:
+def test_select_channels_default_config_gives_21_channels() -> None:
+    """Pelvis + both thighs and shanks (3 axes each) and the three flexion angles of both legs."""
     cfg = FuseConfig()
     out = select_channels(make_samples(1), cfg.sensors, cfg.kinematics)
-    assert len(out.channels) == 3 + 4 * 3 + 18
-    assert out.inputs.shape == (len(SUBJECTS), 33, 101)
+    assert len(out.channels) == 3 + 4 * 3 + 6
+    assert out.inputs.shape == (len(SUBJECTS), 21, 101)
+    assert not [ch for ch in out.channels if ch.endswith(("_add", "_rot"))]
 
 
 def test_select_channels_unknown_names() -> None:
@@ -293,7 +295,7 @@ def test_fuse_writes_loadable_files_and_summary(tmp_path: Path) -> None:
     assert set(summary["layouts"]) == {"stance", "window"}
     assert json.loads((fused / "summary.json").read_text()) == summary
     stance = summary["layouts"]["stance"]
-    assert stance["samples"] == 20 and stance["subjects"] == 5 and len(stance["channels"]) == 33
+    assert stance["samples"] == 20 and stance["subjects"] == 5 and len(stance["channels"]) == 21
     assert stance["conditions"]["all"]["static_names"][:2] == ["hka_ipsi_deg", "hka_contra_deg"]
     assert stance["conditions"]["subject"]["static_unknown_samples"]["hka_ipsi_deg"] == 4
     for layout in ("stance", "window"):
@@ -340,7 +342,10 @@ def test_fused_files_load_fast_at_realistic_size(tmp_path: Path) -> None:
     # Different content per channel so a mix-up would not go unnoticed.
     samples.inputs[:] += rng.normal(size=(1, samples.inputs.shape[1], 1)).astype(np.float32)
     write_resampled(tmp_path / "resampled", samples, subjects_frame(subjects))
-    cfg = FuseConfig(sensors=("pelvis", "thigh", "shank", "foot"))  # 21 acc + 18 angles
+    joints, planes = ("hip", "knee", "ankle"), ("flex", "add", "rot")
+    every_angle = tuple(f"{j}_{p}" for j in joints for p in planes)
+    cfg = FuseConfig(sensors=("pelvis", "thigh", "shank", "foot"), kinematics=every_angle)
+    # 21 acc + 18 angles
     start = time.perf_counter()
     fuse(tmp_path / "resampled", tmp_path / "fused", cfg)
     fuse_s = time.perf_counter() - start

@@ -183,6 +183,25 @@ def test_all_nan_and_constant_static_features() -> None:
     assert np.all(static[:, norm.static_names_out.index("hka_ipsi_deg_missing")] == 1)
 
 
+def test_zero_by_construction_channel_is_constant() -> None:
+    """A channel that is 0 up to float64 rounding (marker-based ankle adduction) gets std 1.
+
+    Its rounding-noise SD (~1e-15) must not become the scale: a recording where the channel
+    moves by a few degrees would otherwise reach the model as z-scores of ~1e15.
+    """
+    samples = make_set(5, 12)
+    rng = np.random.default_rng(0)
+    samples.inputs[:, 1, :] = (1e-15 * rng.normal(size=samples.inputs[:, 1, :].shape)).astype(
+        np.float32
+    )
+    norm = Normaliser.fit(samples, np.arange(12))
+    assert norm.input_std[1] == 1.0
+    recording = make_set(6, 4)
+    recording.inputs[:, 1, :] = 3.0  # a real recording's few degrees
+    inputs, _ = norm.transform(recording)
+    assert np.all(np.abs(inputs[:, 1, :]) < 4.0)
+
+
 def test_targets_and_base_condition() -> None:
     samples = make_set(3, 8)
     base = SampleSet(

@@ -248,18 +248,11 @@ class ResampleConfig(Section):
 class FuseConfig(Section):
     #: Accelerometer locations used as model inputs (ipsi/contra expand to both legs).
     sensors: tuple[str, ...] = ("pelvis", "thigh", "shank")
-    #: Joint angles used as model inputs, as joint_plane (both legs).
-    kinematics: tuple[str, ...] = (
-        "hip_flex",
-        "hip_add",
-        "hip_rot",
-        "knee_flex",
-        "knee_add",
-        "knee_rot",
-        "ankle_flex",
-        "ankle_add",
-        "ankle_rot",
-    )
+    #: Joint angles used as model inputs, as joint_plane (both legs). Sagittal only by default:
+    #: labs define the frontal and transverse angles differently (Plug-in Gait, OpenSim IK, a
+    #: segment model), and a model trained on one definition met the others 2-6 SDs away;
+    #: flexion agrees across them (docs/inference.md, "Diagnosis").
+    kinematics: tuple[str, ...] = ("hip_flex", "knee_flex", "ankle_flex")
     #: Add the Newton estimate (per foot and total, BW; gaitgrf.physics) to every condition's
     #: inputs, so a network learns the residual and the split rather than the whole force.
     physics: bool = False

@@ -7,8 +7,13 @@ stay un-normalised so every split fits its own statistics and no test subject le
 * Static features: per feature, mean and standard deviation over the training samples, ignoring
   NaN (unknown). A feature that is all-NaN in training gets mean 0 and std 1; a constant one gets
   its value as mean and std 1 (so it becomes 0, not a division by zero). The same std-1 rule
-  applies to a constant input channel. "Constant" means std <= 1e-6 * |mean| (variation below
-  float32 resolution, where the float64 std of identical values is rounding noise, not 0).
+  applies to a constant input channel. "Constant" means std <= 1e-6 * max(|mean|, 1) (variation
+  below float32 resolution of a unit-scale signal, where the float64 std of identical values is
+  rounding noise, not 0). The floor of 1 matters for a channel that is zero by construction: the
+  importer's foot frame is built from the shank's axis, so marker-based ankle adduction is 0 up to
+  rounding (std ~1e-15 deg); without the floor its "SD" would turn the few degrees a real
+  recording gives into z-scores of 1e15. Every input and static feature is in physical units of
+  order one (deg, m/s^2, BW, kg, m), so 1e-6 of one unit is far below any real variation.
 * Unknown static values (NaN) become the training mean, i.e. 0 after standardising, and every
   feature that may be unknown (`gaitgrf.pipeline.fuse.features.MAY_BE_MISSING`: knee alignment and
   anthropometrics) gets a 0/1 "missing" column appended, so a model can tell "unknown" from
@@ -32,7 +37,7 @@ from gaitgrf.pipeline.fuse.features import MAY_BE_MISSING
 
 FORMAT_VERSION: Final = 1
 MISSING_SUFFIX: Final = "_missing"
-#: A standard deviation at most this fraction of |mean| counts as constant (std set to 1).
+#: A standard deviation at most this fraction of max(|mean|, 1) counts as constant (std set to 1).
 _CONSTANT_RTOL: Final = 1e-6
 
 
@@ -198,7 +203,7 @@ class Normaliser:
 
 def _usable_std(std: float, mean: float) -> float:
     """`std`, or 1.0 for a constant (std within rounding noise of the mean) feature."""
-    return float(std) if std > _CONSTANT_RTOL * abs(mean) and std > 0 else 1.0
+    return float(std) if std > _CONSTANT_RTOL * max(abs(mean), 1.0) else 1.0
 
 
 def _positions(index: np.ndarray, n: int) -> np.ndarray:
