@@ -1,7 +1,8 @@
 """Offline pages without a browser: the Data Docs rewrite, the plots page template, `plots`.
 
 The rendering itself is checked in headless Chromium
-(tests/integration/test_offline_pages_browser.py); here the rewrite is run on small pages shaped like GX's templates, and on the copy step.
+(tests/integration/test_offline_pages_browser.py); here the rewrite is run on small pages shaped
+like GX's templates, and on the copy step.
 """
 
 from __future__ import annotations
