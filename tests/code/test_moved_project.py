@@ -27,6 +27,7 @@ from gaitgrf.core.stores import anchor_stores
 from gaitgrf.serving.inference import predict_trial
 from gaitgrf.serving.inputs import load_predictor, read_input, subject_from_file
 from gaitgrf.tracking import TUNING_EXPERIMENT, fluent_uris
+from gaitgrf.tracking_conventions import logged_model_names
 
 STUDY = "cnn1d__subject"
 
@@ -74,7 +75,7 @@ def test_a_moved_project_reads_its_champion_and_study_and_logs_in_its_folder(
     assert exp is not None
     assert exp.artifact_location == (lab_b / "artifacts" / "gaitgrf-tuning").as_uri()
     models = client.search_logged_models([exp.experiment_id])
-    assert {m.name for m in models} >= {"model", "network"}
+    assert {m.name for m in models} >= set(logged_model_names(STUDY))
     assert all(m.artifact_location.startswith(lab_b.as_uri() + "/") for m in models)
     refit = client.get_run(summary["mlflow"]["refit_run_id"])
     assert refit.info.artifact_uri.startswith(lab_b.as_uri() + "/")
