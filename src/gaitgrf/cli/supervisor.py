@@ -117,12 +117,17 @@ class Supervisor:
         except KeyboardInterrupt:
             pass
         finally:
+            # One 5 s deadline for all groups together, not 5 s each: with a server per group the
+            # per-group waits added up to more than the grace period itself on a loaded machine.
             for proc in order:  # the leader may be gone while its children still run
                 _signal_group(proc.pid, signal.SIGKILL)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=5)
+            reap_by = time.monotonic() + 5.0
             for proc in order:
-                _wait_group_gone(proc.pid, timeout_s=5)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=max(0.0, reap_by - time.monotonic()))
+            gone_by = time.monotonic() + 5.0
+            for proc in order:
+                _wait_group_gone(proc.pid, timeout_s=max(0.0, gone_by - time.monotonic()))
 
     def exited_early(self, clean: tuple[int | None, ...]) -> bool:
         """Whether a process ended with a code outside `clean` (its own crash, not our stop)."""
