@@ -61,7 +61,7 @@ IMPORTS: dict[str, str] = {
     "mlflow (model logging)": "import mlflow.pyfunc, mlflow.pytorch, mlflow.models",
     "stage process (all)": (
         "import stages.tune, gaitgrf.pipeline.tune.run, gaitgrf.training.loop, "
-        "gaitgrf.tracking, gaitgrf.predictor, optuna, mlflow.pyfunc, mlflow.pytorch, "
+        "gaitgrf.tracking.client, gaitgrf.predictor, optuna, mlflow.pyfunc, mlflow.pytorch, "
         "mlflow.models; from mlflow.tracking import MlflowClient"
     ),
 }
@@ -103,7 +103,7 @@ def python_env() -> dict[str, str]:
 def create_stores(env: dict[str, str]) -> float:
     """Both stores' schemas in a fresh process (what the first study of a run pays once)."""
     code = (
-        "import optuna, sys; from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker; "
+        "import optuna, sys; from gaitgrf.tracking.client import TUNING_EXPERIMENT, Tracker; "
         "optuna.storages.RDBStorage(sys.argv[1]); "
         "Tracker(sys.argv[2]).experiment(TUNING_EXPERIMENT)"
     )
@@ -205,7 +205,7 @@ def recorder(clock: Clock) -> Callable[[Any], Any]:
 def instrument(clock: Clock) -> list[tuple[Any, str, Callable[[Any], Any]]]:
     """The wrappers: which library call is charged to which bucket."""
     from gaitgrf.pipeline.tune import objective, refit, run
-    from gaitgrf.tracking import Tracker
+    from gaitgrf.tracking.client import Tracker
     from gaitgrf.training import loop
 
     def reporter(original: Callable[..., Any]) -> Callable[..., Any]:

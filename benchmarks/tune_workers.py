@@ -71,7 +71,7 @@ def run(workers: int, trials: int, epochs: int, storage: str | None) -> dict[str
             "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
         }
         # The MLflow schema first (as a tracking server would), not raced by the workers.
-        from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker
+        from gaitgrf.tracking.client import TUNING_EXPERIMENT, Tracker
 
         Tracker(env["MLFLOW_TRACKING_URI"]).experiment(TUNING_EXPERIMENT)
         cmd = [sys.executable, "-m", "flows.tune", "--worker"]

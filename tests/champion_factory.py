@@ -17,7 +17,7 @@ from gaitgrf.pipeline.fuse.features import fuse_samples, read_subjects
 from gaitgrf.pipeline.resample.run import resample_cohorts
 from gaitgrf.pipeline.tune.run import StudyRequest, run_study
 from gaitgrf.synth import generate_cohort
-from gaitgrf.tracking import Tracker, pip_requirements, sqlite_uri
+from gaitgrf.tracking.client import Tracker, pip_requirements, sqlite_uri
 
 MODEL_NAME = "gaitgrf"
 TUNE = TuneConfig(

@@ -98,7 +98,7 @@ def run_mlp_study(  # type: ignore[no-untyped-def,type-arg]
     means no MLflow logging; `log` gets the study's log lines (None: dropped).
     """
     from gaitgrf.pipeline.tune.run import StudyRequest, run_study
-    from gaitgrf.tracking import sqlite_uri
+    from gaitgrf.tracking.client import sqlite_uri
 
     samples, table = data if data is not None else make_samples()
     out = root / "tuned" / "mlp__subject"

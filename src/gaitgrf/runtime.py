@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any, Final
 import yaml
 
 from gaitgrf.core.stores import check_outside_dvc_tmp, sqlite_file
-from gaitgrf.tracking import sqlite_uri
-from gaitgrf.tracking_location import relocate_artifacts
+from gaitgrf.tracking.client import sqlite_uri
+from gaitgrf.tracking.location import relocate_artifacts
 
 if TYPE_CHECKING:
     from gaitgrf.core.config import Params
-    from gaitgrf.tracking import Tracker
+    from gaitgrf.tracking.client import Tracker
 
 #: Environment variables that override params.yaml for the stores (scaled-out setups).
 TRACKING_ENV: Final = "MLFLOW_TRACKING_URI"
@@ -55,7 +55,7 @@ def tracking_uri(params: Params, environ: Mapping[str, str]) -> str:
 
     Every way into the store passes here (stages, flows, CLI, `gaitgrf ui`), so this is where a
     SQLite store that was copied or moved gets its artifact locations brought along
-    (`tracking_location.relocate_artifacts`: one query when nothing moved), and where a store
+    (`tracking.location.relocate_artifacts`: one query when nothing moved), and where a store
     inside DVC's temporary folder is refused (`core.stores`).
     """
     uri = environ.get(TRACKING_ENV) or sqlite_uri(params.paths.mlflow_db)
@@ -78,7 +78,7 @@ def open_tracker(
 ) -> Tracker:
     """The MLflow store of this run (`tracking_uri`) with params' artifact root; every run it
     starts carries MLflow's source tags: `source_name` (the code that runs) and git's HEAD."""
-    from gaitgrf.tracking import Tracker, source_tags
+    from gaitgrf.tracking.client import Tracker, source_tags
 
     check_outside_dvc_tmp(str(params.paths.mlflow_artifacts), "paths.mlflow_artifacts")
     return Tracker(

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from gaitgrf.cli import app
 from gaitgrf.cli.supervisor import Supervisor
-from gaitgrf.tracking import (
+from gaitgrf.tracking.client import (
     EVALUATION_EXPERIMENT,
     RETRAIN_EXPERIMENT,
     TUNING_EXPERIMENT,

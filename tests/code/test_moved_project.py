@@ -26,8 +26,8 @@ from gaitgrf.core.config import Params, parse_params
 from gaitgrf.core.stores import anchor_stores
 from gaitgrf.serving.inference import predict_trial
 from gaitgrf.serving.inputs import load_predictor, read_input, subject_from_file
-from gaitgrf.tracking import TUNING_EXPERIMENT, fluent_uris
-from gaitgrf.tracking_conventions import logged_model_names
+from gaitgrf.tracking.client import TUNING_EXPERIMENT, fluent_uris
+from gaitgrf.tracking.conventions import logged_model_names
 
 STUDY = "cnn1d__subject"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gaitgrf import plots_page, web_assets
 from gaitgrf.cli import app
+from gaitgrf.offline import plots_page, web_assets
 from gaitgrf.pipeline.validate.offline_docs import make_offline
 
 GX_IMAGES = "https://great-expectations-web-assets.s3.us-east-2.amazonaws.com"

@@ -19,7 +19,13 @@ import pytest
 from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
 from gaitgrf.pipeline.promote import MODEL_DESCRIPTION
-from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, fluent_uris, logged_model_id, sqlite_uri
+from gaitgrf.tracking.client import (
+    TUNING_EXPERIMENT,
+    Tracker,
+    fluent_uris,
+    logged_model_id,
+    sqlite_uri,
+)
 
 
 class _Echo(mlflow.pyfunc.PythonModel):

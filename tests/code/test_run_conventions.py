@@ -19,8 +19,8 @@ from gaitgrf.core.config import BudgetConfig, Params, TuneConfig
 from gaitgrf.pipeline.evaluate.run import log_to_mlflow
 from gaitgrf.runtime import open_tracker
 from gaitgrf.serving.inputs import load_predictor
-from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, logged_model_id, sqlite_uri
-from gaitgrf.tracking_conventions import (
+from gaitgrf.tracking.client import TUNING_EXPERIMENT, Tracker, logged_model_id, sqlite_uri
+from gaitgrf.tracking.conventions import (
     DATASET_CONTEXT_TAG,
     EVALUATION_EXPERIMENT,
     EXPERIMENT_NOTES,

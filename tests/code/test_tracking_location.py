@@ -2,7 +2,7 @@
 
 MLflow writes absolute `file://` locations; gaitgrf records each experiment's folder relative
 to the database's and rewrites the locations when the database is opened somewhere else
-(`gaitgrf.tracking_location`). A whole project with a finished study is moved in
+(`gaitgrf.tracking.location`). A whole project with a finished study is moved in
 tests/code/test_moved_project.py; these tests cover the rules on a small store.
 """
 
@@ -21,8 +21,8 @@ from mlflow import MlflowClient
 from gaitgrf import runtime
 from gaitgrf.core.config import parse_params
 from gaitgrf.core.stores import anchor_stores
-from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, fluent_uris, sqlite_uri
-from gaitgrf.tracking_location import (
+from gaitgrf.tracking.client import TUNING_EXPERIMENT, Tracker, fluent_uris, sqlite_uri
+from gaitgrf.tracking.location import (
     LOCATION_TAG,
     TRACE_LOCATION_TAG,
     UNDER_EXPERIMENT,

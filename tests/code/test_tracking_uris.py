@@ -8,7 +8,7 @@ import mlflow
 import mlflow.tracking._model_registry.utils as registry_utils
 import pytest
 
-from gaitgrf.tracking import fluent_uris, sqlite_uri
+from gaitgrf.tracking.client import fluent_uris, sqlite_uri
 
 
 def test_fluent_uris_overrides_a_pinned_registry_and_restores_it(tmp_path: Path) -> None:

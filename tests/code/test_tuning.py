@@ -22,7 +22,7 @@ from gaitgrf.core.config import BudgetConfig, TuneConfig
 from gaitgrf.pipeline.tune.data import check_subject_wise, subsample, tuning_data
 from gaitgrf.pipeline.tune.study import TuningError
 from gaitgrf.predictor import GrfPredictor
-from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, sqlite_uri
+from gaitgrf.tracking.client import TUNING_EXPERIMENT, Tracker, sqlite_uri
 from tests.sample_factory import make_samples, run_mlp_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -205,7 +205,7 @@ def test_study_tracks_trials_and_logs_a_loadable_model(tmp_path: Path) -> None:
     import mlflow.pyfunc
 
     from gaitgrf.predictor import frame_from_arrays
-    from gaitgrf.tracking import fluent_uris
+    from gaitgrf.tracking.client import fluent_uris
 
     with fluent_uris(tracker.tracking_uri):  # the model lives in this test's own store
         model = mlflow.pyfunc.load_model(ml["model_uri"])
@@ -250,6 +250,6 @@ def test_tune_stage_imports_no_scipy_signal() -> None:
     benchmarks/orchestration.py) must stay out of what it imports to train and log a study."""
     code = (
         "import sys, stages.tune, gaitgrf.pipeline.tune.run, gaitgrf.training.loop, "
-        "gaitgrf.tracking, gaitgrf.predictor; sys.exit('scipy.signal' in sys.modules)"
+        "gaitgrf.tracking.client, gaitgrf.predictor; sys.exit('scipy.signal' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

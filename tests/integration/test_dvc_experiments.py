@@ -23,7 +23,7 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
-from gaitgrf.tracking import TUNING_EXPERIMENT, sqlite_uri
+from gaitgrf.tracking.client import TUNING_EXPERIMENT, sqlite_uri
 from tests.support.projects import TINY_BUDGET, gaitgrf, git, write_tiny_project
 from tests.support.projects import dvc as run_dvc
 

@@ -16,7 +16,7 @@ import pytest
 
 from gaitgrf.core.config import BudgetConfig, TuneConfig
 from gaitgrf.predictor import GrfPredictor, frame_from_arrays
-from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker
+from gaitgrf.tracking.client import TUNING_EXPERIMENT, Tracker
 from tests.sample_factory import make_samples, run_mlp_study
 
 pytestmark = pytest.mark.integration

@@ -22,7 +22,7 @@ import pytest
 
 from gaitgrf.core.config import load_params
 from gaitgrf.pipeline.tune.study import CLAIM_ATTR
-from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker
+from gaitgrf.tracking.client import TUNING_EXPERIMENT, Tracker
 from tests.support.projects import REPO, write_tuning_project
 
 pytestmark = pytest.mark.integration

@@ -37,7 +37,7 @@ def legacy_registry(tmp_path: Path) -> str:
 def test_legacy_champion_loads_by_alias_and_predicts_as_before(legacy_registry: str) -> None:
     import mlflow
 
-    from gaitgrf.tracking import fluent_uris
+    from gaitgrf.tracking.client import fluent_uris
 
     example = json.loads((FIXTURE / "model" / "input_example.json").read_text())
     frame = pd.DataFrame(example["data"], columns=example["columns"])

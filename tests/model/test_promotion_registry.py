@@ -26,7 +26,7 @@ from gaitgrf.pipeline.promote import (
 )
 from gaitgrf.pipeline.tune.run import StudyRequest, run_study
 from gaitgrf.predictor import GrfPredictor, frame_from_arrays
-from gaitgrf.tracking import TUNING_EXPERIMENT, Tracker, fluent_uris, sqlite_uri
+from gaitgrf.tracking.client import TUNING_EXPERIMENT, Tracker, fluent_uris, sqlite_uri
 from tests.sample_factory import make_samples
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

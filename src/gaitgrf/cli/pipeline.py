@@ -120,7 +120,7 @@ def plots(
     from rich.markup import escape
 
     from gaitgrf.cli.output import console
-    from gaitgrf.plots_page import write_offline_template
+    from gaitgrf.offline.plots_page import write_offline_template
 
     with tempfile.TemporaryDirectory() as folder:
         template = write_offline_template(Path(folder), out)

@@ -26,7 +26,7 @@ def ui(
     import tempfile
 
     from gaitgrf.runtime import redact, storage_url, tracking_uri
-    from gaitgrf.tracking import project_experiment_ids
+    from gaitgrf.tracking.client import project_experiment_ids
 
     cfg = read_params(params)
     uri = tracking_uri(cfg, os.environ)
@@ -89,7 +89,7 @@ def ui(
 def _print_runs_tables(ui_url: str, experiments: dict[str, str]) -> None:
     """A direct link to each project experiment's runs table: MLflow 3.17 opens an experiment
     on its GenAI page, where gaitgrf's runs are not shown (tracking.runs_table_url)."""
-    from gaitgrf.tracking import runs_table_url
+    from gaitgrf.tracking.client import runs_table_url
 
     console.print(f"  experiments:    {ui_url}/#/experiments")
     for name, experiment_id in experiments.items():

@@ -32,7 +32,7 @@ from gaitgrf.pipeline.evaluate.metrics import PRIMARY, component_metrics
 if TYPE_CHECKING:
     from gaitgrf.core.config import Params, PromoteConfig, TuneConfig
     from gaitgrf.predictor import GrfPredictor
-    from gaitgrf.tracking import Tracker
+    from gaitgrf.tracking.client import Tracker
 
 CHAMPION: Final = "champion"
 CHALLENGER: Final = "challenger"
@@ -134,7 +134,7 @@ def load_registered(tracker: Tracker, name: str, version: str) -> GrfPredictor:
     """The predictor inside a registered pyfunc version (what `models:/name@alias` serves)."""
     import mlflow.pyfunc
 
-    from gaitgrf.tracking import fluent_uris
+    from gaitgrf.tracking.client import fluent_uris
 
     uri = tracker.model_uri(name, version)
     with fluent_uris(tracker.tracking_uri):

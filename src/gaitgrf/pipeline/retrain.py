@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from gaitgrf.core.artifacts import Artifacts
-from gaitgrf.tracking import RETRAIN_EXPERIMENT
+from gaitgrf.tracking.client import RETRAIN_EXPERIMENT
 
 if TYPE_CHECKING:
     from gaitgrf.core.config import Params

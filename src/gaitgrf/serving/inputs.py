@@ -163,7 +163,7 @@ def load_predictor(
     import mlflow.pyfunc
     from mlflow.exceptions import MlflowException
 
-    from gaitgrf.tracking import fluent_uris
+    from gaitgrf.tracking.client import fluent_uris
 
     scope = fluent_uris(tracking_uri) if tracking_uri is not None else contextlib.nullcontext()
     try:

@@ -238,8 +238,8 @@ def log_to_mlflow(
     models) and logs its test metrics on that model too (the logged model's Metrics, each with
     this run and the dataset), unless this store does not hold the model the summary names.
     """
-    from gaitgrf.tracking import EVALUATION_EXPERIMENT, logged_model_id
-    from gaitgrf.tracking_conventions import data_digest
+    from gaitgrf.tracking.client import EVALUATION_EXPERIMENT, logged_model_id
+    from gaitgrf.tracking.conventions import data_digest
 
     data_tags = {"gaitgrf.data_version": str(context.get("data_version"))}
     for res in results:

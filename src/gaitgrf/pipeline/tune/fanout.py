@@ -44,7 +44,7 @@ def init_stores(params: Params, env: Mapping[str, str], attempts: int = 5) -> No
 
     from gaitgrf.pipeline.tune.study import open_storage
     from gaitgrf.runtime import open_tracker, storage_url
-    from gaitgrf.tracking import TUNING_EXPERIMENT
+    from gaitgrf.tracking.client import TUNING_EXPERIMENT
 
     for attempt in range(attempts):
         try:

@@ -32,7 +32,7 @@ from gaitgrf.pipeline.tune.study import (
 if TYPE_CHECKING:
     import optuna
 
-    from gaitgrf.tracking import Tracker
+    from gaitgrf.tracking.client import Tracker
     from gaitgrf.training.loop import EpochResult
 
 
@@ -105,7 +105,7 @@ def _claim_slot(trial: optuna.Trial, ctx: StudyContext) -> None:
 def _start_trial_run(trial: optuna.Trial, ctx: StudyContext, hp: dict[str, Any]) -> str | None:
     """The trial's MLflow child run under the study's parent run (None without a tracker),
     its id recorded on the trial (RUN_ATTR) so the Optuna side links to the MLflow side."""
-    from gaitgrf.tracking import TUNING_EXPERIMENT
+    from gaitgrf.tracking.client import TUNING_EXPERIMENT
 
     if ctx.tracker is None:
         return None

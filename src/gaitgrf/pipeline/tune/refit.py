@@ -128,7 +128,7 @@ def _log_refit_run(
 ) -> dict[str, Any]:
     """The refit's MLflow child run: hyperparameters, losses and the logged model."""
     from gaitgrf.predictor import frame_from_arrays
-    from gaitgrf.tracking import TUNING_EXPERIMENT
+    from gaitgrf.tracking.client import TUNING_EXPERIMENT
 
     assert ctx.tracker is not None and ctx.parent_run is not None
     tracker, samples, index = ctx.tracker, ctx.data.samples, done.index

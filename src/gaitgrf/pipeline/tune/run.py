@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     import optuna
 
     from gaitgrf.core.config import Params
-    from gaitgrf.tracking import Tracker
+    from gaitgrf.tracking.client import Tracker
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def _parent_run(
     tracker: Tracker | None, name: str, print_: str, tags: dict[str, str], budget: BudgetConfig
 ) -> str | None:
     """The study's MLflow parent run: resumed when one of this fingerprint exists, else new."""
-    from gaitgrf.tracking import TUNING_EXPERIMENT
+    from gaitgrf.tracking.client import TUNING_EXPERIMENT
 
     if tracker is None:
         return None
@@ -331,7 +331,7 @@ def tune_stage(
     `progress(done, total, what)` follows the trials and the refit (`StudyRequest.progress`)."""
     import optuna
 
-    from gaitgrf.tracking import pip_requirements
+    from gaitgrf.tracking.client import pip_requirements
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     request = study_request(

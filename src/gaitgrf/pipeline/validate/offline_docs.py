@@ -6,9 +6,10 @@ internet (most clinics' analysis machines) the index was unstyled and empty. Aft
 the site, `make_offline` rewrites every page:
 
 - each script and stylesheet it loads points to a copy under `static/vendor/`, copied from an
-  installed Python package (`gaitgrf.web_assets`), or is dropped where the page does without it
-  (`_SOURCES` says why for each); GX's logo comes from the images it ships in `static/images/`,
-  and links to those images are made relative to each page (GX's favicon link misses a level);
+  installed Python package (`gaitgrf.offline.web_assets`), or is dropped where the page does
+  without it (`_SOURCES` says why for each); GX's logo comes from the images it ships in
+  `static/images/`, and links to those images are made relative to each page (GX's favicon link
+  misses a level);
 - the index's bootstrap-table tables (no Python package ships bootstrap-table) become plain HTML
   rows, sorted as GX asks, each cell linking to the row's page. Search, filters and paging are
   gone; a validation site of a few runs needs none.
@@ -27,7 +28,7 @@ import re
 from pathlib import Path
 from typing import Any, Final
 
-from gaitgrf import web_assets
+from gaitgrf.offline import web_assets
 
 VENDOR_DIR: Final = "static/vendor"
 IMAGES_DIR: Final = "static/images"

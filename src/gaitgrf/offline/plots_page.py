@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from gaitgrf import web_assets
+from gaitgrf.offline import web_assets
 
 #: The Vega bundle's file name, beside the page's index.html.
 BUNDLE_FILE: Final = "vega-embed.js"

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from gaitgrf.core.errors import GaitGrfError
-from gaitgrf.tracking_conventions import (
+from gaitgrf.tracking.conventions import (
     EVALUATION_EXPERIMENT,
     EXPERIMENT_NOTES,
     NOTE_TAG,
@@ -37,9 +37,9 @@ from gaitgrf.tracking_conventions import (
     runs_table_url,
     source_tags,
 )
-from gaitgrf.tracking_location import location_tags
+from gaitgrf.tracking.location import location_tags
 
-#: Re-exported from `tracking_conventions`, where they live, for the existing importers.
+#: Re-exported from `tracking.conventions`, where they live, for the existing importers.
 __all__ = [
     "EVALUATION_EXPERIMENT",
     "RETRAIN_EXPERIMENT",
@@ -145,7 +145,7 @@ class Tracker:
                 root = str(self.artifact_root)
                 location = root if "://" in root else Path(root).resolve().joinpath(name).as_uri()
             note = {NOTE_TAG: EXPERIMENT_NOTES[name]} if name in EXPERIMENT_NOTES else {}
-            # Recorded relative to the database as well: moved stores relocate (tracking_location).
+            # Recorded relative to the database as well: moved stores relocate (tracking.location).
             tags = {**note, **location_tags(self.tracking_uri, location)}
             exp_id = str(
                 self.client.create_experiment(name, artifact_location=location, tags=tags or None)
@@ -249,7 +249,7 @@ class Tracker:
 
         from mlflow.entities import Dataset, DatasetInput, InputTag
 
-        from gaitgrf.tracking_conventions import DATASET_CONTEXT_TAG, data_digest
+        from gaitgrf.tracking.conventions import DATASET_CONTEXT_TAG, data_digest
 
         source = {"stage": "fuse", "file": file, "data_version": data_version}
         dataset = Dataset(name, data_digest(data_version), "dvc", json.dumps(source))

@@ -1,8 +1,8 @@
 """MLflow's conventions as gaitgrf follows them: experiment names and descriptions, standard
 tags, logged model URIs and the pinned requirements of logged models.
 
-Kept apart from `gaitgrf.tracking` (the client wrapper) so that the names and rules are
-importable without MLflow, and `tracking` stays one concern. `tracking` re-exports them.
+Kept apart from `gaitgrf.tracking.client` (the client wrapper) so that the names and rules are
+importable without MLflow, and the client stays one concern. `client` re-exports them.
 """
 
 from __future__ import annotations
