@@ -245,8 +245,11 @@ class PyfuncModel:
             def load_context(self, context):  # type: ignore[no-untyped-def]
                 self.predictor = GrfPredictor.load(Path(context.artifacts["bundle"]))
 
-            # No type hints here: MLflow would read them as an input schema.
-            def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+            # `pd.DataFrame` is one of the hints MLflow infers no schema from (the signature is
+            # logged explicitly) and leaves the input as it comes; without a hint MLflow warns
+            # at class creation, under its own warning filter. The long frame is the contract;
+            # dict and array inputs are accepted for in-process callers.
+            def predict(self, context, model_input: pd.DataFrame, params=None):  # type: ignore[no-untyped-def]
                 if isinstance(model_input, dict):
                     return self.predictor.predict_arrays(
                         model_input["inputs"], model_input.get("static")
