@@ -32,6 +32,11 @@ def build(arch: str = "resnet50", **hp: Any) -> ImageRegressor:
     return model
 
 
+#: An ImageNet-start layout without the checkpoint file (what a reloaded bundle builds): the
+#: warm-up and the backbone's own rate apply to such a backbone only.
+IMAGENET = {"pretrained": True, "load_pretrained": False}
+
+
 def data(n: int = 8) -> Any:
     g = torch.Generator().manual_seed(0)
     x, s = torch.randn(n, C, T, generator=g), torch.randn(n, S, generator=g)
@@ -94,7 +99,7 @@ def test_group_norm_replaces_every_batch_norm(arch: str) -> None:
 
 
 def test_warm_up_freezes_the_backbone_then_fine_tunes_it() -> None:
-    model = build(warmup_epochs=1, backbone_lr_factor=0.1)
+    model = build(warmup_epochs=1, backbone_lr_factor=0.1, **IMAGENET)
     start = {k: v.clone() for k, v in model.state_dict().items()}
     after_warm_up, after_fine_tuning = fit_epochs(model, 2)
 
@@ -109,8 +114,22 @@ def test_warm_up_freezes_the_backbone_then_fine_tunes_it() -> None:
     assert all(p.requires_grad for p in model.parameters())
 
 
+def test_a_random_start_trains_everything_at_one_rate_from_the_first_epoch() -> None:
+    """Warm-up and backbone rate protect ImageNet features; a random backbone has none."""
+    model = build(warmup_epochs=2, backbone_lr_factor=0.1)
+    assert model.warmup_epochs == 0 and model.backbone_lr_factor == 1.0
+    assert [g["lr"] for g in model.param_groups(1e-3)] == pytest.approx([1e-3, 1e-3])
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    (after_first,) = fit_epochs(model, 1)
+    assert any(
+        not torch.equal(after_first[k], start[k])
+        for k in start
+        if k.startswith("backbone.") and start[k].is_floating_point()
+    )
+
+
 def test_param_groups_give_the_backbone_its_own_learning_rate() -> None:
-    model = build(backbone_lr_factor=0.1)
+    model = build(backbone_lr_factor=0.1, **IMAGENET)
     groups = model.param_groups(1e-3)
     assert [g["lr"] for g in groups] == pytest.approx([1e-3, 1e-4])
     ids = [id(p) for g in groups for p in g["params"]]

@@ -39,6 +39,9 @@ model, none a special case of the training loop:
   random head does not push large gradients into the backbone; then everything trains.
 * `backbone_lr_factor`: the backbone's learning rate is `lr` x this, the adapter's and head's
   `lr`.
+* Both apply only to a backbone that starts from ImageNet weights: from a random start they are
+  off (0 warm-up epochs, factor 1), since a warm-up then trains a head on random features and a
+  smaller rate slows a backbone that has nothing to keep (docs/models.md, measured).
 
 The loop reaches the last two through two generic hooks (`gaitgrf.training.loop`):
 `param_groups(lr)` for the optimiser and `begin_epoch(epoch)` at the start of every epoch.
@@ -201,10 +204,15 @@ class ImageRegressor(nn.Module):
         self.head = VectorHead(
             features, spec.static, spec.length, spec.outputs, late=hp["fusion"] == "late"
         )
-        self.warmup_epochs = int(hp["warmup_epochs"])
-        self.backbone_lr_factor = float(hp["backbone_lr_factor"])
-        if self.warmup_epochs < 0 or not self.backbone_lr_factor > 0:
+        warmup, factor = int(hp["warmup_epochs"]), float(hp["backbone_lr_factor"])
+        if warmup < 0 or not factor > 0:
             raise ValueError(f"{name}: warmup_epochs must be >= 0 and backbone_lr_factor > 0")
+        # Both protect ImageNet features from a random head's first gradients; a backbone that
+        # starts random has nothing to protect (a warm-up would train a head on random
+        # features, a smaller rate slow the backbone down), so from a random start they are off.
+        imagenet = bool(hp.get("pretrained"))
+        self.warmup_epochs = warmup if imagenet else 0
+        self.backbone_lr_factor = factor if imagenet else 1.0
 
     def train(self, mode: bool = True) -> ImageRegressor:
         """As nn.Module's, but BatchNorm layers stay in eval mode (fixed statistics) under
