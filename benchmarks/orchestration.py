@@ -91,7 +91,9 @@ def make_project(root: Path, args: argparse.Namespace) -> None:
     full.to_csv(root / "data" / "resampled" / "subjects.csv", index=False)
     params = load_params(REPO / "params.yaml").model_dump(mode="json", by_alias=True)
     params["tune"]["threads"] = args.threads
-    params["tune"]["budget"].update(n_trials=args.trials, epochs=args.epochs, timeout_s=None)
+    params["tune"]["profiles"][params["tune"]["profile"]]["budget"].update(
+        n_trials=args.trials, epochs=args.epochs, timeout_s=None
+    )
     (root / "params.yaml").write_text(yaml.safe_dump(params))
 
 
@@ -406,8 +408,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--arch", default="cnn1d")
-    parser.add_argument("--trials", type=int, default=3, help="tune.budget.n_trials")
-    parser.add_argument("--epochs", type=int, default=4, help="tune.budget.epochs")
+    parser.add_argument("--trials", type=int, default=3, help="n_trials of the picked tune profile")
+    parser.add_argument("--epochs", type=int, default=4, help="epochs of the picked tune profile")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (tune.threads)")
     parser.add_argument("--import-repeats", type=int, default=3, help="0: skip the imports")
     parser.add_argument("--studies", type=int, default=20, help="stage processes per run")

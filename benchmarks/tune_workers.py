@@ -49,7 +49,7 @@ def make_project(root: Path, trials: int, epochs: int) -> None:
     full.to_csv(root / "data" / "resampled" / "subjects.csv", index=False)
     params = Params().model_dump(mode="json", by_alias=True)
     params["tune"].update(folds=2, test_fraction=0.2, threads=1)
-    params["tune"]["budget"].update(
+    params["tune"]["profiles"][params["tune"]["profile"]]["budget"].update(
         n_trials=trials, timeout_s=None, epochs=epochs, patience=0, max_refit_samples=None
     )
     (root / "params.yaml").write_text(yaml.safe_dump(params))

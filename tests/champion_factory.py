@@ -20,7 +20,7 @@ from gaitgrf.synth import generate_cohort
 from gaitgrf.tracking.client import Tracker, pip_requirements, sqlite_uri
 
 MODEL_NAME = "gaitgrf"
-TUNE = TuneConfig(
+TUNE = TuneConfig.with_budget(
     folds=2,
     test_fraction=0.25,
     threads=1,

@@ -172,7 +172,10 @@ class GrfPredictor:
             static=len(normaliser.static_names_out),
         )
         hp = dict(meta["hp"])
-        hp["pretrained"] = False  # the saved weights replace any ImageNet start
+        # The saved weights replace any ImageNet start: no checkpoint is read, but the network
+        # keeps the layout it was trained with (an ImageNet start may change it, see
+        # gaitgrf.models.image, `norm`).
+        hp["load_pretrained"] = False
         network = models.build(meta["architecture"], spec, hp)
         state = torch.load(folder / WEIGHTS_FILE, map_location="cpu", weights_only=True)
         network.load_state_dict(state)

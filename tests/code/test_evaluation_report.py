@@ -247,12 +247,34 @@ def test_the_header_states_each_studys_budget_and_trials() -> None:
     ]
     text = "\n".join(budget_lines(results))
     assert (
-        "Tuning budget (`tune.budget`, `tune.overrides`): "
+        "Effective tuning budget per study (the profile's `budget` with its `overrides`): "
         "3 trial(s) x 4 epoch(s) on all 3 folds, all training samples per fold: gru__base, "
         "gru__subject; 1 trial(s) x 1 epoch(s) on 1 of 3 folds, 192 training samples per fold: "
         "resnet50__base."
     ) in text
     assert "gru__base 3/3, gru__subject 3/3, resnet50__base 1/1" in text
+    assert "Budget profile (`tune.profile`): unrecorded." in text  # bundles from before profiles
+
+
+def test_header_names_the_profile_its_fairness_and_patience() -> None:
+    """Issue 15: the header says which profile produced the report and what it gave each study;
+    studies of different profiles are flagged as mixed."""
+    from gaitgrf.pipeline.evaluate.report import budget_lines
+
+    fair = {"profile": "study", "fair": True}
+    study = {"n_trials": 20, "epochs": 60, "patience": 8, "max_train_samples": None}
+    results = [
+        scored("gru", "base", noisy(0.02, 0), folds=3, budget=study, **fair),
+        scored("mlp", "base", noisy(0.02, 1), folds=3, budget=study, **fair),
+    ]
+    text = "\n".join(budget_lines(results))
+    assert "Budget profile (`tune.profile`): `study` (fair: every architecture the same" in text
+    assert "20 trial(s) x 60 epoch(s) on all 3 folds (patience 8), all training samples" in text
+    smoke = scored("lstm", "base", noisy(0.02, 2), folds=3, profile="smoke", fair=False)
+    mixed = "\n".join(budget_lines([*results, smoke]))
+    assert "**mixed**" in mixed
+    assert "`study` (fair: every architecture the same budget): 2 studies" in mixed
+    assert "`smoke` (not fair: budgets differ by architecture): 1 study" in mixed
 
 
 # --- issue 15, section 1: Holm, effect sizes, Nemenyi CD in the report and metrics.json --------

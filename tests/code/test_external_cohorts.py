@@ -210,7 +210,7 @@ def test_bad_external_ids_are_refused_at_load(value: object, match: str) -> None
 
 # --- tune + evaluate end to end ----------------------------------------------------------------
 def _cfg() -> TuneConfig:
-    return TuneConfig(
+    return TuneConfig.with_budget(
         folds=2,
         test_fraction=0.2,
         external_cohorts=("lab",),

@@ -174,7 +174,7 @@ def test_evaluation_scores_the_logged_model_named_after_its_study(tmp_path: Path
     budget = BudgetConfig(
         n_trials=1, epochs=1, max_train_samples=None, max_val_samples=None, max_refit_samples=None
     )
-    cfg = TuneConfig(folds=2, test_fraction=0.25, budget=budget)
+    cfg = TuneConfig.with_budget(folds=2, test_fraction=0.25, budget=budget)
     summary = run_mlp_study(tmp_path, cfg, tracker, data_version=f"dvc:{MD5}")
     ml = summary["mlflow"]
     model_id = str(logged_model_id(ml["model_uri"]))

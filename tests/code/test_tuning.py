@@ -29,7 +29,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def config(n_trials: int = 2, epochs: int = 2, **budget: object) -> TuneConfig:
-    return TuneConfig(
+    return TuneConfig.with_budget(
         folds=2,
         test_fraction=0.25,
         budget=BudgetConfig(
@@ -121,9 +121,10 @@ def test_rerun_resumes_and_keeps_completed_trials(tmp_path: Path) -> None:
 
 
 def test_smaller_n_trials_gives_the_smaller_studys_result(tmp_path: Path) -> None:
-    """A study that ran 3 trials, asked again for 2 (`dvc exp run -S tune.budget.n_trials=2`),
-    reports the result of its first 2: what a fresh 2-trial study gives, not the 3-trial one
-    (issue 17). Its third trial is kept in the storage, unused, and the log says so."""
+    """A study that ran 3 trials, asked again for 2
+    (`dvc exp run -S tune.profiles.smoke.budget.n_trials=2`), reports the result of its first
+    2: what a fresh 2-trial study gives, not the 3-trial one (issue 17). Its third trial is
+    kept in the storage, unused, and the log says so."""
     fresh = _study(tmp_path / "fresh", config(n_trials=2))
     _study(tmp_path / "long", config(n_trials=3))
     lines: list[str] = []

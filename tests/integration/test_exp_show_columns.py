@@ -1,14 +1,14 @@
 """`dvc exp show --only-changed` of a one-parameter experiment fits in 200 columns (issue 17).
 
 A tiny project (tests/support/projects.py: two architectures, both conditions) is bootstrapped,
-reproduced and committed; then `dvc exp run -S tune.budget.n_trials=1`, as a user would try a
-smaller budget. DVC gives every leaf of every metrics file a column (`<file>:<key>`), so the
-columns are read from DVC itself. The tiny project has 4 studies of the default 20: the
-columns of the stages a `tune` parameter re-runs (tune, evaluate, promote, adapt) are projected
-to the default project by counting those that name a study (or its metrics file) per study and
-those that name an architecture per architecture; the rest must not grow with either. Every
-metric cell must be a number: strings such as a promotion's reason, a model URI or a timestamp
-belong to the stages' other outputs.
+reproduced and committed; then `dvc exp run -S tune.profiles.smoke.budget.n_trials=1`, as a user
+would try a smaller budget. DVC gives every leaf of every metrics file a column (`<file>:<key>`),
+so the columns are read from DVC itself. The tiny project has 4 studies of the default 20: the
+columns of the stages a `tune` parameter re-runs (tune, evaluate, promote, adapt) are projected to
+the default project by counting those that name a study (or its metrics file) per study and those
+that name an architecture per architecture; the rest must not grow with either. Every metric cell
+must be a number: strings such as a promotion's reason, a model URI or a timestamp belong to the
+stages' other outputs.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def test_one_parameter_experiment_fits_in_200_columns(tmp_path: Path) -> None:
     git(project, "add", "-A")
     git(project, "commit", "-q", "-m", "baseline")
 
-    dvc(project, "exp", "run", "-n", "fewer-trials", "-S", "tune.budget.n_trials=1")
+    dvc(project, "exp", "run", "-n", "fewer-trials", "-S", "tune.profiles.smoke.budget.n_trials=1")
     kinds = _kinds(project)
     header, rows = _table(dvc(project, "exp", "show", "--only-changed", "--csv"))
     assert len(header) <= LIMIT, f"{len(header)} columns: {header}"
@@ -103,7 +103,7 @@ def test_one_parameter_experiment_fits_in_200_columns(tmp_path: Path) -> None:
     params = [c for c in named if kinds[c][0] == "params"]
     metrics = [c for c in named if kinds[c][0] == "metrics"]
     deps = [c for c in named if kinds[c][0] == "deps"]
-    assert params == ["tune.budget.n_trials"]
+    assert params == ["tune.profiles.smoke.budget.n_trials"]
     assert metrics and all(MODEL_STAGE_FILES.match(kinds[c][1]) for c in metrics), metrics
 
     # The experiment's params determine its result: the 2-trial studies report 1 trial.

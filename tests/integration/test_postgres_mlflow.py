@@ -29,7 +29,7 @@ def test_runs_and_registry_on_a_postgres_backed_server(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     samples, _ = make_samples()  # the same set the study trains on (seeded)
     tracker = Tracker(mlflow_server, tmp_path / "mlartifacts")  # what the stages build
-    cfg = TuneConfig(
+    cfg = TuneConfig.with_budget(
         folds=2,
         test_fraction=0.25,
         budget=BudgetConfig(

@@ -26,7 +26,7 @@ def test_flow_fans_studies_out_on_a_local_dask_cluster(tmp_path: Path) -> None:
     samples_dir = project / "data" / "fused" / "stance"
     for suffix in (".npz", ".json"):  # a SampleSet is an array file and its description
         (samples_dir / f"base{suffix}").write_bytes((samples_dir / f"subject{suffix}").read_bytes())
-    base["tune"]["budget"].update(n_trials=2, epochs=2)
+    base["tune"]["profiles"][base["tune"]["profile"]]["budget"].update(n_trials=2, epochs=2)
     base["runner"] = {"kind": "dask", "address": None, "workers": 2, "threads": 1}
     (project / "params.yaml").write_text(yaml.safe_dump(base))
     env = prefect_env(tmp_path / "prefect", MLFLOW_DISABLE_TELEMETRY="true")

@@ -30,7 +30,8 @@ from tests.support.servers import free_port
 
 ARCHS = ("resnet50", "inception_v3")
 C, T = 33, 101
-FIXED_BY_CONFIG = {"pretrained", "weights_dir"}
+#: Hyperparameters that are not searched: set from params.yaml, or a model option (`norm`).
+FIXED_BY_CONFIG = {"pretrained", "weights_dir", "norm"}
 CASES = [
     (arch, fusion, static) for arch in ARCHS for fusion in ("late", "early") for static in (0, 8)
 ]

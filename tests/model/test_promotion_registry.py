@@ -30,7 +30,7 @@ from gaitgrf.tracking.client import TUNING_EXPERIMENT, Tracker, fluent_uris, sql
 from tests.sample_factory import make_samples
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-CFG = TuneConfig(
+CFG = TuneConfig.with_budget(
     folds=2,
     test_fraction=0.25,
     budget=BudgetConfig(

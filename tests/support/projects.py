@@ -75,7 +75,7 @@ def write_tiny_project(
     params["synth"].update(TINY_SYNTH)
     params["models"]["architectures"] = list(architectures)
     params["tune"]["folds"] = 2
-    params["tune"]["budget"].update(TINY_BUDGET)
+    params["tune"]["profiles"][params["tune"]["profile"]]["budget"].update(TINY_BUDGET)
     if edit is not None:
         edit(params)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -104,7 +104,7 @@ def write_tuning_project(
     full.to_csv(root / art.subjects_table(), index=False)
     params = Params().model_dump(mode="json", by_alias=True)
     params["tune"].update(folds=2, test_fraction=0.2, threads=threads)
-    params["tune"]["budget"].update(
+    params["tune"]["profiles"][params["tune"]["profile"]]["budget"].update(
         n_trials=n_trials,
         timeout_s=None,
         epochs=epochs,

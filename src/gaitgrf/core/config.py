@@ -361,6 +361,94 @@ class PrunerConfig(Section):
     warmup_epochs: int = Field(1, ge=0)
 
 
+#: Today's smoke-sized budget: all twenty studies in about 15 minutes on 2 CPU cores.
+SMOKE_BUDGET: Final[dict[str, Any]] = {
+    "n_trials": 3,
+    "timeout_s": None,
+    "epochs": 4,
+    "patience": 2,
+    "folds_used": None,
+    "max_train_samples": 512,
+    "max_val_samples": 384,
+    "refit_epochs": None,
+    "max_refit_samples": 1536,
+}
+#: The smoke profile's cut for the ImageNet backbones (24 M parameters, ~100x a custom network
+#: per sample on a CPU): one short trial on one fold keeps them in the 15 minutes.
+SMOKE_BACKBONE: Final[dict[str, Any]] = {
+    "n_trials": 1,
+    "timeout_s": None,
+    "epochs": 1,
+    "folds_used": 1,
+    "max_train_samples": 192,
+    "max_val_samples": 128,
+    "refit_epochs": 1,
+    "max_refit_samples": 256,
+}
+#: The comparison's budget: every architecture alike, trained until early stopping, all data.
+STUDY_BUDGET: Final[dict[str, Any]] = {
+    "n_trials": 20,
+    "timeout_s": None,
+    "epochs": 60,
+    "patience": 8,
+    "folds_used": None,
+    "max_train_samples": None,
+    "max_val_samples": None,
+    "refit_epochs": None,
+    "max_refit_samples": None,
+}
+_ARCHITECTURES: Final = ModelsConfig.model_fields["architectures"].default
+
+
+class BudgetProfile(Section):
+    """A named budget: the shared `budget` and per-architecture `overrides` (docs/tuning.md).
+
+    `fair: true` promises a comparison: every architecture gets the same effective budget, so an
+    override may not set any budget key to another value than `budget`'s (checked at load).
+    """
+
+    #: Every architecture's effective budget must equal `budget` (no per-architecture cut).
+    fair: bool = False
+    budget: BudgetConfig = BudgetConfig()
+    #: Per-architecture changes to `budget`, one entry per architecture (`{}`: none): each DVC
+    #: tune stage depends on its own `tune.profiles.<profile>.overrides.<arch>` only (dvc.yaml),
+    #: and DVC refuses a key params.yaml lacks.
+    overrides: dict[str, dict[str, Any]] = {}
+
+    def budget_for(self, arch: str) -> BudgetConfig:
+        """The budget of `arch`: `budget` with the architecture's overrides applied."""
+        return BudgetConfig.model_validate(
+            {**self.budget.model_dump(), **self.overrides.get(arch, {})}
+        )
+
+    def unfair_keys(self, name: str) -> list[str]:
+        """`tune.profiles.<name>.overrides.<arch>.<key>` of every override that gives one
+        architecture another budget than the rest (what a fair profile refuses)."""
+        shared = self.budget.model_dump()
+        return [
+            f"tune.profiles.{name}.overrides.{arch}.{key} = {value!r} "
+            f"(budget.{key} = {shared[key]!r})"
+            for arch, entry in self.overrides.items()
+            for key, value in entry.items()
+            if key in shared and value != shared[key]
+        ]
+
+
+def _default_profiles() -> dict[str, BudgetProfile]:
+    backbones = ("resnet50", "inception_v3")
+    return {
+        "smoke": BudgetProfile(
+            budget=BudgetConfig(**SMOKE_BUDGET),
+            overrides={a: dict(SMOKE_BACKBONE) if a in backbones else {} for a in _ARCHITECTURES},
+        ),
+        "study": BudgetProfile(
+            fair=True,
+            budget=BudgetConfig(**STUDY_BUDGET),
+            overrides={a: {} for a in _ARCHITECTURES},
+        ),
+    }
+
+
 class TuneConfig(Section):
     """Optuna studies, one per (architecture, condition) (docs/tuning.md)."""
 
@@ -381,27 +469,11 @@ class TuneConfig(Section):
     #: torch threads per study process (None: torch's default, all cores).
     threads: int | None = Field(None, ge=1)
     pruner: PrunerConfig = PrunerConfig()
-    budget: BudgetConfig = BudgetConfig()
-    #: Per-architecture changes to `budget` (e.g. the ImageNet backbones need far less data).
-    #: One entry per architecture, `{}` for none: each DVC tune stage depends on its own
-    #: `tune.overrides.<arch>` only (dvc.yaml), and DVC refuses a key params.yaml lacks.
-    overrides: dict[str, dict[str, Any]] = {
-        arch: (
-            {
-                "n_trials": 1,
-                "timeout_s": None,
-                "epochs": 1,
-                "folds_used": 1,
-                "max_train_samples": 192,
-                "max_val_samples": 128,
-                "refit_epochs": 1,
-                "max_refit_samples": 256,
-            }
-            if arch in ("resnet50", "inception_v3")
-            else {}
-        )
-        for arch in ModelsConfig.model_fields["architectures"].default
-    }
+    #: The budget profile the studies run (a key of `profiles`); recorded in every study's
+    #: summary and named by the evaluation report's header.
+    profile: str = "smoke"
+    #: Named budgets: `smoke` (today's 15-minute run, backbones cut), `study` (fair).
+    profiles: dict[str, BudgetProfile] = Field(default_factory=_default_profiles)
 
     @model_validator(mode="after")
     def _check(self) -> TuneConfig:
@@ -416,18 +488,49 @@ class TuneConfig(Section):
         twice = sorted({i for i in self.external_cohorts if self.external_cohorts.count(i) > 1})
         if twice:
             raise ValueError(f"external_cohorts names {twice} more than once")
-        unknown = [a for a in self.overrides if a not in REGISTRY]
-        if unknown:
-            raise ValueError(f"overrides for unknown architecture(s) {unknown}")
-        for arch in self.overrides:
-            self.budget_for(arch)
+        if self.profile not in self.profiles:
+            raise ValueError(
+                f"profile {self.profile!r} is not one of tune.profiles {list(self.profiles)}"
+            )
+        for name, profile in self.profiles.items():
+            unknown = [a for a in profile.overrides if a not in REGISTRY]
+            if unknown:
+                raise ValueError(f"profiles.{name}.overrides for unknown architecture(s) {unknown}")
+            for arch in profile.overrides:
+                profile.budget_for(arch)
+            unfair = profile.unfair_keys(name) if profile.fair else []
+            if unfair:
+                raise ValueError(
+                    f"profile {name!r} is fair (fair: true), so every architecture gets the "
+                    f"same budget, but {'; '.join(unfair)}: drop the override or set fair: false"
+                )
         return self
 
+    @property
+    def active(self) -> BudgetProfile:
+        """The profile the studies run (`profiles[profile]`)."""
+        return self.profiles[self.profile]
+
+    @property
+    def budget(self) -> BudgetConfig:
+        """The active profile's shared budget (before any architecture's override)."""
+        return self.active.budget
+
+    @property
+    def overrides(self) -> dict[str, dict[str, Any]]:
+        """The active profile's per-architecture changes to `budget`."""
+        return self.active.overrides
+
     def budget_for(self, arch: str) -> BudgetConfig:
-        """The budget of `arch`: `budget` with the architecture's overrides applied."""
-        return BudgetConfig.model_validate(
-            {**self.budget.model_dump(), **self.overrides.get(arch, {})}
-        )
+        """The budget of `arch` under the active profile (`budget` with its overrides)."""
+        return self.active.budget_for(arch)
+
+    @classmethod
+    def with_budget(cls, budget: BudgetConfig, **fields: Any) -> TuneConfig:
+        """A config whose active (only) profile gives every architecture `budget`: for callers
+        that build a config in code (tests, benchmarks), not from params.yaml."""
+        profile = fields.pop("profile", "smoke")
+        return cls(profile=profile, profiles={profile: BudgetProfile(budget=budget)}, **fields)
 
 
 class RunnerConfig(Section):

@@ -42,7 +42,7 @@ class InceptionV3Regressor(ImageRegressor):
             backbone = inception_v3(
                 weights=None, aux_logits=False, transform_input=False, init_weights=True
             )
-        if hp.get("pretrained"):
+        if hp.get("pretrained") and hp.get("load_pretrained", True):
             load_pretrained(backbone, "inception_v3", hp.get("weights_dir"))
         backbone.fc = nn.Identity()
         # Its own dropout (p = 0.5, before fc) would stack on ours: the `dropout` hp is the one.

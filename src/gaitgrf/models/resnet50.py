@@ -30,7 +30,7 @@ class ResNet50Regressor(ImageRegressor):
         from torchvision.models import resnet50
 
         backbone = resnet50(weights=None)
-        if hp.get("pretrained"):
+        if hp.get("pretrained") and hp.get("load_pretrained", True):
             load_pretrained(backbone, "resnet50", hp.get("weights_dir"))
         backbone.fc = nn.Identity()
         super().__init__("resnet50", spec, hp, backbone, features=FEATURES)

@@ -6,6 +6,11 @@ MSE would let the model ignore it. Early stopping watches the validation loss an
 best epoch's weights. `on_epoch` sees every epoch's losses and may raise (Optuna pruning).
 `train_once` is the one path from samples to a trained network (normalise, build, fit), shared
 by tuning trials and refits so that both train exactly alike.
+
+Two optional hooks let a model shape its own training without special cases here: a model
+with `param_groups(lr)` gets those optimiser groups (per-group learning rates) instead of one
+group of all its parameters, and one with `begin_epoch(epoch)` has it called before every
+epoch (e.g. the ImageNet backbones' frozen-backbone warm-up, `gaitgrf.models.image`).
 """
 
 from __future__ import annotations
@@ -127,11 +132,16 @@ def fit(
     loader = DataLoader(train, batch_size=cfg.batch_size, shuffle=True, generator=generator)
     val_loader = DataLoader(val, batch_size=256) if val is not None else None
     loss_fn = WeightedMSE(component_weights(train.tensors[2]))
-    optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    groups = getattr(model, "param_groups", None)
+    params = groups(cfg.lr) if callable(groups) else model.parameters()
+    optimiser = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    begin_epoch = getattr(model, "begin_epoch", None)
     result = FitResult()
     best_state = None
     for epoch in range(cfg.epochs):
         start = time.perf_counter()
+        if callable(begin_epoch):
+            begin_epoch(epoch)
         train_loss = _run_epoch(model, loader, loss_fn, optimiser)
         val_loss = _run_epoch(model, val_loader, loss_fn, None) if val_loader else None
         outcome = EpochResult(epoch, train_loss, val_loss, time.perf_counter() - start)

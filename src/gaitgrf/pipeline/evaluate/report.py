@@ -76,7 +76,8 @@ def long_metrics(results: Sequence[ModelResult]) -> pd.DataFrame:
 
 # --- report ------------------------------------------------------------------------------------
 def _budget_text(summary: Mapping[str, Any]) -> str:
-    """One study's trial/epoch budget in words (`tune.budget` with its `tune.overrides`)."""
+    """One study's effective trial/epoch budget in words (its profile's `budget` with the
+    architecture's override applied)."""
     budget = summary.get("budget", {})
     folds, used = summary.get("folds"), budget.get("folds_used")
     if used is None:
@@ -84,14 +85,51 @@ def _budget_text(summary: Mapping[str, Any]) -> str:
     else:
         on = f"{used} of {folds} folds" if folds is not None else f"{used} fold(s)"
     cap = budget.get("max_train_samples")
+    patience = budget.get("patience")
+    stop = {None: "", 0: " (no early stopping)"}.get(patience, f" (patience {patience})")
     return (
         f"{budget.get('n_trials', '?')} trial(s) x {budget.get('epochs', '?')} epoch(s) on "
-        f"{on}, {cap if cap is not None else 'all'} training samples per fold"
+        f"{on}{stop}, {cap if cap is not None else 'all'} training samples per fold"
+    )
+
+
+def profile_line(results: Sequence[ModelResult]) -> str:
+    """Which budget profile (`tune.profile`) produced the tuned models, and whether it is fair.
+
+    Bundles tuned before profiles existed record none ("unrecorded"); studies tuned under
+    different profiles are named as mixed, as their ranks are then not comparable.
+    """
+    by_profile: dict[str, list[str]] = {}
+    fair: dict[str, bool] = {}
+    for res in results:
+        name = str(res.summary.get("profile") or "unrecorded")
+        by_profile.setdefault(name, []).append(res.study)
+        fair[name] = bool(res.summary.get("fair", False))
+
+    def described(name: str) -> str:
+        kind = (
+            "fair: every architecture the same budget"
+            if fair[name]
+            else ("not fair: budgets differ by architecture")
+        )
+        return f"`{name}` ({kind})" if name != "unrecorded" else "unrecorded"
+
+    if len(by_profile) == 1:
+        (name,) = by_profile
+        return f"Budget profile (`tune.profile`): {described(name)}."
+    parts = [
+        f"{described(n)}: {len(s)} stud{'y' if len(s) == 1 else 'ies'}"
+        for n, s in by_profile.items()
+    ]
+    return (
+        "Budget profile (`tune.profile`): **mixed**, the studies were tuned under different "
+        f"profiles ({'; '.join(parts)}), so their budgets are not comparable."
     )
 
 
 def budget_lines(results: Sequence[ModelResult]) -> list[str]:
-    """The report header's account of what each study ran, and any study a wall clock cut.
+    """The report header's account of the profile and what each study ran, and any study a
+    wall clock cut.
 
     The budget decides how far a model could get (one epoch of a 24 M-parameter backbone is
     not its best), so the header says it beside the ranks: grouped, as most studies share it.
@@ -100,7 +138,9 @@ def budget_lines(results: Sequence[ModelResult]) -> list[str]:
     for res in results:
         by_budget.setdefault(_budget_text(res.summary), []).append(res.study)
     lines = [
-        "Tuning budget (`tune.budget`, `tune.overrides`): "
+        profile_line(results),
+        "",
+        "Effective tuning budget per study (the profile's `budget` with its `overrides`): "
         + "; ".join(f"{text}: {', '.join(studies)}" for text, studies in by_budget.items())
         + ".",
         "",
@@ -124,7 +164,7 @@ def _trial_lines(results: Sequence[ModelResult]) -> list[str]:
     ]
     if cut:
         lines += [
-            f"**Wall-clock limit:** `tune.budget.timeout_s` stopped {len(cut)} stud"
+            f"**Wall-clock limit:** the profile's `budget.timeout_s` stopped {len(cut)} stud"
             f"{'y' if len(cut) == 1 else 'ies'} before the trial budget: {', '.join(cut)}. "
             "Their results depend on the machine's load; set `timeout_s: null` to compare "
             "budgets that count trials and epochs only.",

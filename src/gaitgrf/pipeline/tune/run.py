@@ -95,7 +95,12 @@ def _study_tags(request: StudyRequest, print_: str) -> dict[str, str]:
 
 
 def _parent_run(
-    tracker: Tracker | None, name: str, print_: str, tags: dict[str, str], budget: BudgetConfig
+    tracker: Tracker | None,
+    name: str,
+    print_: str,
+    tags: dict[str, str],
+    budget: BudgetConfig,
+    profile: str,
 ) -> str | None:
     """The study's MLflow parent run: resumed when one of this fingerprint exists, else new."""
     from gaitgrf.tracking.client import TUNING_EXPERIMENT
@@ -117,7 +122,10 @@ def _parent_run(
         note=f"Optuna study {name}: one child run per trial, and the refit of the "
         "best trial on all tuning subjects, which owns the logged models.",
     )
-    tracker.log_params(parent, {f"budget.{k}": v for k, v in budget.model_dump().items()})
+    tracker.log_params(
+        parent,
+        {"budget.profile": profile, **{f"budget.{k}": v for k, v in budget.model_dump().items()}},
+    )
     return parent
 
 
@@ -137,7 +145,7 @@ def _join(request: StudyRequest) -> tuple[optuna.Study, StudyContext, str]:
         if created:
             names = set(space_names(arch))
             study.enqueue_trial({k: v for k, v in models.get(arch).defaults.items() if k in names})
-        parent = _parent_run(request.tracker, name, print_, tags, budget)
+        parent = _parent_run(request.tracker, name, print_, tags, budget, cfg.profile)
     if request.tracker is not None and parent is not None:  # what the study tunes on
         request.tracker.log_dataset(
             parent,
@@ -267,6 +275,10 @@ def _summary(
         "best_params": best.params,
         "trials": counts,
         "trials_stored": state_counts(study),
+        # The named profile (`tune.profile`) and whether it promises equal budgets: the
+        # evaluation report's header names both.
+        "profile": request.cfg.profile,
+        "fair": request.cfg.active.fair,
         "budget": ctx.budget.model_dump(),
         # Only an opt-in wall-clock limit can stop a study short of its trial budget; the
         # evaluation report names such studies (their results depend on machine load).

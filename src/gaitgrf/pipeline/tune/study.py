@@ -79,8 +79,9 @@ def budget_trials(study: optuna.Study, n_trials: int) -> list[optuna.trial.Froze
     Trial n is drawn (`sampler.py`: seeded by the study seed and n) and pruned from the trials
     finished before it only, so the first k finished trials of a longer study are the trials a
     k-trial study runs. Reading this prefix makes a study's result a function of its params: a
-    smaller `n_trials` (`dvc exp run -S tune.budget.n_trials=2` after 8 trials) gives the 2-trial
-    result, not the 8-trial one, and a larger one still resumes (docs/tuning.md, "Studies").
+    smaller `n_trials` (`dvc exp run -S tune.profiles.smoke.budget.n_trials=2` after 8
+    trials) gives the 2-trial result, not the 8-trial one, and a larger one still resumes
+    (docs/tuning.md, "Studies").
     """
     from optuna.trial import TrialState
 
