@@ -128,20 +128,16 @@ class SampleSet:
         )
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "layout": self.layout,
-            "rate_hz": self.rate_hz,
-            "samples": len(self),
-            "subjects": int(np.unique(self.groups).size),
-            "shape_inputs": list(self.inputs.shape),
-            "shape_targets": list(self.targets.shape),
-            "shape_static": list(self.static.shape),
-            "channels": list(self.channels),
-            "targets": list(TARGETS),
-            "target_unit": "body weight",
-            "static_names": list(self.static_names),
-            "provenance": self.provenance,
-        }
+        return describe_arrays(
+            self.layout,
+            self.rate_hz,
+            samples=len(self),
+            subjects=int(np.unique(self.groups).size),
+            shapes={name: getattr(self, name).shape for name in ("inputs", "targets", "static")},
+            channels=self.channels,
+            static_names=self.static_names,
+            provenance=self.provenance,
+        )
 
     def save(self, path: Path, *, shared: Mapping[str, str] | None = None) -> Path:
         """Write `path` (.npz) and its `.json` sidecar.
@@ -174,7 +170,7 @@ class SampleSet:
         meta = self.describe()
         if shared:
             meta[SHARED_KEY] = shared
-        path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+        write_sidecar(path, meta)
         return path
 
     @classmethod
@@ -194,6 +190,42 @@ class SampleSet:
             provenance=meta.get("provenance", {}),
             **arrays,
         )
+
+
+def describe_arrays(
+    layout: str,
+    rate_hz: float,
+    *,
+    samples: int,
+    subjects: int,
+    shapes: Mapping[str, tuple[int, ...]],
+    channels: tuple[str, ...],
+    static_names: tuple[str, ...],
+    provenance: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The sidecar of a set from its sizes alone (`shapes`: of inputs, targets and static), so a
+    writer that never holds the arrays (`gaitgrf.pipeline.resample.sink`) says the same."""
+    return {
+        "layout": layout,
+        "rate_hz": rate_hz,
+        "samples": samples,
+        "subjects": subjects,
+        "shape_inputs": list(shapes["inputs"]),
+        "shape_targets": list(shapes["targets"]),
+        "shape_static": list(shapes["static"]),
+        "channels": list(channels),
+        "targets": list(TARGETS),
+        "target_unit": "body weight",
+        "static_names": list(static_names),
+        "provenance": provenance,
+    }
+
+
+def write_sidecar(path: Path, meta: Mapping[str, Any]) -> Path:
+    """Write the `.json` sidecar of the set file `path`; returns the sidecar's path."""
+    sidecar = path.with_suffix(".json")
+    sidecar.write_text(json.dumps(meta, indent=2) + "\n")
+    return sidecar
 
 
 def _check_shared_name(name: str, file: str) -> None:
