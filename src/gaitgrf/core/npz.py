@@ -1,13 +1,19 @@
-"""Where the arrays of an uncompressed `.npz` lie, so they can be read in blocks.
+"""Uncompressed `.npz` files read and written in blocks, never whole.
 
 `np.savez` stores every member uncompressed: each is a complete `.npy` file at a known offset
-inside the zip, which can be streamed (`gaitgrf.pipeline.fuse.stream`) without loading it.
+inside the zip, which can be streamed (`gaitgrf.pipeline.fuse.stream`) or memory-mapped
+(`SampleSet.load(mmap=True)`) without loading it: `npz_members` says where they lie.
+`write_npz` writes such a file from arrays given in chunks, byte for byte what `np.savez` writes
+for the whole arrays, so a stage that streams its samples (`resample`) keeps the format and the
+bytes of one that held them in memory.
 """
 
 from __future__ import annotations
 
+import math
 import struct
 import zipfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,3 +64,55 @@ def npz_members(path: Path) -> dict[str, NpyMember] | None:
                 start, end, data, tuple(shape), dtype
             )
     return members
+
+
+@dataclass(frozen=True)
+class MemberSource:
+    """One array to write: its name, dtype and shape, and its C-order bytes in chunks."""
+
+    name: str
+    dtype: np.dtype[Any]
+    shape: tuple[int, ...]
+    #: Buffers (numpy arrays, bytes) whose bytes, one after the other, are the array's data.
+    chunks: Iterable[Any]
+
+
+def write_npz(path: Path, members: Sequence[MemberSource]) -> Path:
+    """Write `path` as `np.savez(path, **arrays)` would, without ever holding an array whole.
+
+    Same zip layout as numpy's (stored members, forced zip64, default timestamps), same
+    `.npy` headers, so the bytes equal those of `np.savez` and the file loads, streams and
+    memory-maps like any other. A member whose chunks do not add up to its shape raises.
+    """
+    with (
+        path.open("wb") as fh,
+        zipfile.ZipFile(fh, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf,
+    ):
+        for member in members:
+            dtype = np.dtype(member.dtype)
+            shape = tuple(int(n) for n in member.shape)  # repr of np.int64 differs from int
+            header = {
+                "descr": np.lib.format.dtype_to_descr(dtype),
+                "fortran_order": False,
+                "shape": shape,
+            }
+            expected, written = math.prod(shape) * dtype.itemsize, 0
+            with zf.open(f"{member.name}.npy", "w", force_zip64=True) as out:
+                np.lib.format.write_array_header_1_0(out, header)
+                for chunk in member.chunks:
+                    data = _as_bytes(chunk)
+                    out.write(data)
+                    written += len(data)
+            if written != expected:
+                raise ValueError(
+                    f"{path}: member {member.name} got {written} bytes, its shape {shape} "
+                    f"of {dtype} needs {expected}"
+                )
+    return path
+
+
+def _as_bytes(chunk: Any) -> memoryview:
+    """The bytes of a numpy array (C order) or of any byte buffer, without a copy if possible."""
+    if isinstance(chunk, np.ndarray):
+        chunk = np.ascontiguousarray(chunk).reshape(-1).view(np.uint8)
+    return memoryview(chunk).cast("B")
