@@ -11,7 +11,8 @@ weights: `TARGETS`. Files are uncompressed `.npz` (loads in tens of milliseconds
 sidecar that says what the arrays mean and where they came from. Sets with the same samples and
 signals (the feature conditions of one layout) may keep `inputs` and `targets` once, in `.npy`
 files beside them that their sidecars name (`SHARED_KEY`); `SampleSet.load` reads those
-transparently, so a caller never sees the difference.
+transparently, so a caller never sees the difference. `SampleSet.load(path, mmap=True)` maps
+them instead of reading them (read-only), for a set bigger than what should sit in memory.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, Final
 import numpy as np
 
 from gaitgrf.core import contract as c
+from gaitgrf.core.npz import NpyMember, npz_members
 
 TARGETS = ("vertical", "anterior", "lateral")
 LAYOUTS = ("stance", "window")
@@ -174,14 +176,30 @@ class SampleSet:
         return path
 
     @classmethod
-    def load(cls, path: Path) -> SampleSet:
+    def load(cls, path: Path, *, mmap: bool = False) -> SampleSet:
+        """Read the set at `path` (and the shared `.npy` files its sidecar names).
+
+        With `mmap`, arrays are read-only memory maps of the files instead of copies in memory:
+        the shared `.npy` files always, the `.npz` members when stored uncompressed (as `save`
+        writes them; a compressed file is read as usual). Nothing is read until used, pages
+        are the OS's file cache (shared between processes, dropped under pressure), and
+        `take` or fancy indexing copies only the samples asked for: what a training fold
+        needs of a cohort that does not fit in memory.
+        """
         meta = json.loads(path.with_suffix(".json").read_text())
         shared: dict[str, str] = meta.get(SHARED_KEY, {})
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in ARRAYS if name not in shared}
+        own = [name for name in ARRAYS if name not in shared]
+        members = npz_members(path) if mmap else None
+        if members is not None:
+            arrays = {name: _member_map(path, members[name]) for name in own}
+        else:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {name: data[name] for name in own}
         for name, file in shared.items():
             _check_shared_name(name, file)
-            arrays[name] = np.load(path.parent / file, allow_pickle=False)
+            arrays[name] = np.load(
+                path.parent / file, mmap_mode="r" if mmap else None, allow_pickle=False
+            )
         return cls(
             layout=meta["layout"],
             rate_hz=float(meta["rate_hz"]),
@@ -226,6 +244,13 @@ def write_sidecar(path: Path, meta: Mapping[str, Any]) -> Path:
     sidecar = path.with_suffix(".json")
     sidecar.write_text(json.dumps(meta, indent=2) + "\n")
     return sidecar
+
+
+def _member_map(path: Path, member: NpyMember) -> np.ndarray:
+    """A read-only map of one stored `.npz` member (an empty array needs no map)."""
+    if 0 in member.shape:
+        return np.empty(member.shape, dtype=member.dtype)
+    return np.memmap(path, dtype=member.dtype, mode="r", offset=member.data, shape=member.shape)
 
 
 def _check_shared_name(name: str, file: str) -> None:
