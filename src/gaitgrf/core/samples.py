@@ -11,7 +11,8 @@ weights: `TARGETS`. Files are uncompressed `.npz` (loads in tens of milliseconds
 sidecar that says what the arrays mean and where they came from. Sets with the same samples and
 signals (the feature conditions of one layout) may keep `inputs` and `targets` once, in `.npy`
 files beside them that their sidecars name (`SHARED_KEY`); `SampleSet.load` reads those
-transparently, so a caller never sees the difference.
+transparently, so a caller never sees the difference. `SampleSet.load(path, mmap=True)` maps
+them instead of reading them (read-only), for a set bigger than what should sit in memory.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, Final
 import numpy as np
 
 from gaitgrf.core import contract as c
+from gaitgrf.core.npz import NpyMember, npz_members
 
 TARGETS = ("vertical", "anterior", "lateral")
 LAYOUTS = ("stance", "window")
@@ -128,20 +130,16 @@ class SampleSet:
         )
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "layout": self.layout,
-            "rate_hz": self.rate_hz,
-            "samples": len(self),
-            "subjects": int(np.unique(self.groups).size),
-            "shape_inputs": list(self.inputs.shape),
-            "shape_targets": list(self.targets.shape),
-            "shape_static": list(self.static.shape),
-            "channels": list(self.channels),
-            "targets": list(TARGETS),
-            "target_unit": "body weight",
-            "static_names": list(self.static_names),
-            "provenance": self.provenance,
-        }
+        return describe_arrays(
+            self.layout,
+            self.rate_hz,
+            samples=len(self),
+            subjects=int(np.unique(self.groups).size),
+            shapes={name: getattr(self, name).shape for name in ("inputs", "targets", "static")},
+            channels=self.channels,
+            static_names=self.static_names,
+            provenance=self.provenance,
+        )
 
     def save(self, path: Path, *, shared: Mapping[str, str] | None = None) -> Path:
         """Write `path` (.npz) and its `.json` sidecar.
@@ -174,18 +172,34 @@ class SampleSet:
         meta = self.describe()
         if shared:
             meta[SHARED_KEY] = shared
-        path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+        write_sidecar(path, meta)
         return path
 
     @classmethod
-    def load(cls, path: Path) -> SampleSet:
+    def load(cls, path: Path, *, mmap: bool = False) -> SampleSet:
+        """Read the set at `path` (and the shared `.npy` files its sidecar names).
+
+        With `mmap`, arrays are read-only memory maps of the files instead of copies in memory:
+        the shared `.npy` files always, the `.npz` members when stored uncompressed (as `save`
+        writes them; a compressed file is read as usual). Nothing is read until used, pages
+        are the OS's file cache (shared between processes, dropped under pressure), and
+        `take` or fancy indexing copies only the samples asked for: what a training fold
+        needs of a cohort that does not fit in memory.
+        """
         meta = json.loads(path.with_suffix(".json").read_text())
         shared: dict[str, str] = meta.get(SHARED_KEY, {})
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in ARRAYS if name not in shared}
+        own = [name for name in ARRAYS if name not in shared]
+        members = npz_members(path) if mmap else None
+        if members is not None:
+            arrays = {name: _member_map(path, members[name]) for name in own}
+        else:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {name: data[name] for name in own}
         for name, file in shared.items():
             _check_shared_name(name, file)
-            arrays[name] = np.load(path.parent / file, allow_pickle=False)
+            arrays[name] = np.load(
+                path.parent / file, mmap_mode="r" if mmap else None, allow_pickle=False
+            )
         return cls(
             layout=meta["layout"],
             rate_hz=float(meta["rate_hz"]),
@@ -194,6 +208,49 @@ class SampleSet:
             provenance=meta.get("provenance", {}),
             **arrays,
         )
+
+
+def describe_arrays(
+    layout: str,
+    rate_hz: float,
+    *,
+    samples: int,
+    subjects: int,
+    shapes: Mapping[str, tuple[int, ...]],
+    channels: tuple[str, ...],
+    static_names: tuple[str, ...],
+    provenance: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The sidecar of a set from its sizes alone (`shapes`: of inputs, targets and static), so a
+    writer that never holds the arrays (`gaitgrf.pipeline.resample.sink`) says the same."""
+    return {
+        "layout": layout,
+        "rate_hz": rate_hz,
+        "samples": samples,
+        "subjects": subjects,
+        "shape_inputs": list(shapes["inputs"]),
+        "shape_targets": list(shapes["targets"]),
+        "shape_static": list(shapes["static"]),
+        "channels": list(channels),
+        "targets": list(TARGETS),
+        "target_unit": "body weight",
+        "static_names": list(static_names),
+        "provenance": provenance,
+    }
+
+
+def write_sidecar(path: Path, meta: Mapping[str, Any]) -> Path:
+    """Write the `.json` sidecar of the set file `path`; returns the sidecar's path."""
+    sidecar = path.with_suffix(".json")
+    sidecar.write_text(json.dumps(meta, indent=2) + "\n")
+    return sidecar
+
+
+def _member_map(path: Path, member: NpyMember) -> np.ndarray:
+    """A read-only map of one stored `.npz` member (an empty array needs no map)."""
+    if 0 in member.shape:
+        return np.empty(member.shape, dtype=member.dtype)
+    return np.memmap(path, dtype=member.dtype, mode="r", offset=member.data, shape=member.shape)
 
 
 def _check_shared_name(name: str, file: str) -> None:

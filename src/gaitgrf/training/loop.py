@@ -220,13 +220,13 @@ def train_once(
     from gaitgrf.models.base import ModelSpec
 
     normaliser = Normaliser.fit(samples, train_idx)
-    x_tr, s_tr = normaliser.transform(samples.take(train_idx))
+    x_tr, s_tr = normaliser.transform(samples, train_idx)  # one copy of the fold
     spec = ModelSpec(channels=x_tr.shape[1], length=x_tr.shape[2], static=s_tr.shape[1])
     torch.manual_seed(seed)
     network = models.build(arch, spec, hp)
     val = None
     if val_idx is not None:
-        x_va, s_va = normaliser.transform(samples.take(val_idx))
+        x_va, s_va = normaliser.transform(samples, val_idx)
         val = dataset(x_va, s_va, samples.targets[val_idx])
     cfg = fit_config(hp, epochs=epochs, patience=patience, seed=seed, threads=threads)
     result = fit(network, dataset(x_tr, s_tr, samples.targets[train_idx]), val, cfg, on_epoch)

@@ -37,6 +37,8 @@ from gaitgrf.pipeline.fuse.features import MAY_BE_MISSING
 
 FORMAT_VERSION: Final = 1
 MISSING_SUFFIX: Final = "_missing"
+#: Bytes of inputs gathered per block by `transform(samples, index)`.
+_BLOCK_BYTES: Final = 16 << 20
 #: A standard deviation at most this fraction of max(|mean|, 1) counts as constant (std set to 1).
 _CONSTANT_RTOL: Final = 1e-6
 
@@ -107,8 +109,16 @@ class Normaliser:
     def static_names_out(self) -> tuple[str, ...]:
         return self.static_names + tuple(f"{n}{MISSING_SUFFIX}" for n in self.missing_indicators)
 
-    def transform(self, samples: SampleSet) -> tuple[np.ndarray, np.ndarray]:
-        """(inputs float32 (N, C, T), static float32 (N, S + indicators)), standardised."""
+    def transform(
+        self, samples: SampleSet, index: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(inputs float32 (N, C, T), static float32 (N, S + indicators)), standardised.
+
+        With `index` (positions or a mask), only those samples: the values of
+        `transform(samples.take(index))`, but gathered block by block into the output, so a
+        training fold of a memory-mapped set (`SampleSet.load(mmap=True)`) is copied once,
+        already standardised, with no second copy of it (the `take`) alongside.
+        """
         if tuple(samples.channels) != self.channels:
             raise NormalisationError(
                 f"channels differ from those fitted: got {list(samples.channels)}, "
@@ -121,10 +131,24 @@ class Normaliser:
             )
         mean = self.input_mean.astype(np.float32)[None, :, None]
         scale = (1.0 / self.input_std).astype(np.float32)[None, :, None]
-        inputs = np.asarray(samples.inputs, dtype=np.float32) - mean
-        inputs *= scale
+        if index is None:
+            inputs = np.asarray(samples.inputs, dtype=np.float32) - mean
+            inputs *= scale
+            return inputs, self._static(samples.static)
+        idx = _positions(index, len(samples))
+        _, channels, points = samples.inputs.shape
+        inputs = np.empty((idx.size, channels, points), dtype=np.float32)
+        rows = max(1, _BLOCK_BYTES // max(1, channels * points * 4))
+        for first in range(0, idx.size, rows):
+            out = inputs[first : first + rows]
+            block = samples.inputs[idx[first : first + rows]]
+            np.subtract(np.asarray(block, dtype=np.float32), mean, out=out)
+            out *= scale
+        return inputs, self._static(samples.static[idx])
 
-        static = samples.static.astype(np.float64)
+    def _static(self, values: np.ndarray) -> np.ndarray:
+        """Standardised static features and the missing indicators (float32)."""
+        static = values.astype(np.float64)
         unknown = np.isnan(static)
         cannot_be_missing = [
             n
@@ -140,8 +164,7 @@ class Normaliser:
         z[unknown] = 0.0
         position = {n: j for j, n in enumerate(self.static_names)}
         flags = unknown[:, [position[n] for n in self.missing_indicators]].astype(np.float64)
-        out_static = np.concatenate([z, flags], axis=1).astype(np.float32)
-        return inputs, out_static
+        return np.concatenate([z, flags], axis=1).astype(np.float32)
 
     # --- storage -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -13,11 +13,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import struct
 import zipfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
@@ -25,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from gaitgrf.core.config import FuseConfig
+from gaitgrf.core.npz import NpyMember, npz_members
 from gaitgrf.core.samples import ARRAYS, SHAREABLE, SampleSet
 from gaitgrf.io.cohort_store import sha256_file
 from gaitgrf.pipeline.fuse.features import FeatureError, channel_index, fuse_samples
@@ -74,57 +74,24 @@ def fuse_layout(
     return {name: replace(s, **shared) for name, s in fused.items()}, source_sha
 
 
-@dataclass(frozen=True)
-class _NpyMember:
-    """Where one array of an uncompressed `.npz` lies in the file (byte offsets)."""
-
-    start: int  # first byte of the member (a complete .npy file)
-    end: int  # one past its last byte
-    data: int  # first byte of the array data, after the .npy header
-    shape: tuple[int, ...]
-    dtype: np.dtype[Any]
-
-
-def _npz_members(path: Path) -> dict[str, _NpyMember] | None:
+def _npz_members(path: Path) -> dict[str, NpyMember] | None:
     """The arrays of the `.npz` at `path` and where they lie; None if they cannot be streamed.
 
     `np.savez` stores members uncompressed, so each is a plain `.npy` file at a known offset
-    that can be read in blocks. Compressed, encrypted, Fortran-ordered, object or inconsistent
-    members give None (the caller then loads the file the ordinary way, which also reports
-    any real damage).
+    that can be read in blocks (`gaitgrf.core.npz.npz_members`). A file whose `inputs` and
+    `targets` are not both there as 3-d arrays gives None too (the caller then loads the file
+    the ordinary way, which also reports any real damage).
     """
-    members: dict[str, _NpyMember] = {}
-    with zipfile.ZipFile(path) as archive, path.open("rb") as fh:
-        for info in archive.infolist():
-            if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
-                return None
-            fh.seek(info.header_offset)
-            local = fh.read(30)
-            if len(local) != 30 or local[:4] != b"PK\x03\x04":
-                return None
-            name_len, extra_len = struct.unpack("<HH", local[26:30])
-            start = info.header_offset + 30 + name_len + extra_len
-            fh.seek(start)
-            version = np.lib.format.read_magic(fh)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-            elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-            else:
-                return None
-            data, end = fh.tell(), start + info.file_size
-            if fortran or dtype.hasobject or data + int(np.prod(shape)) * dtype.itemsize != end:
-                return None
-            members[info.filename.removesuffix(".npy")] = _NpyMember(
-                start, end, data, tuple(shape), dtype
-            )
+    members = npz_members(path)
+    if members is None:
+        return None
     big = [members.get(name) for name in SHAREABLE]
     if any(m is None or len(m.shape) != 3 for m in big):
         return None
     return members
 
 
-def _skeleton(source: Path, members: Mapping[str, _NpyMember]) -> SampleSet:
+def _skeleton(source: Path, members: Mapping[str, NpyMember]) -> SampleSet:
     """The set at `source` without its signals: `inputs` and `targets` have no time points.
 
     Zero-length arrays cost no memory yet carry the sample and channel counts, so the
@@ -149,7 +116,7 @@ def _skeleton(source: Path, members: Mapping[str, _NpyMember]) -> SampleSet:
 
 
 def _stream(
-    source: Path, members: Mapping[str, _NpyMember], index: Sequence[int], staging: Path
+    source: Path, members: Mapping[str, NpyMember], index: Sequence[int], staging: Path
 ) -> str:
     """One pass over `source`: hash it, write its inputs' channels `index` and its targets.
 

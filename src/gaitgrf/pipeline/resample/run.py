@@ -5,13 +5,16 @@ from the force plates (the reference, 1 kHz) and from the accelerometers alone (
 then build the layouts of `ResampleConfig.layouts` (`segmentation`). Static trials are counted and
 skipped. Writes
 
-* `<out>/<layout>.npz` (+ `.json`): one `SampleSet` per layout;
+* `<out>/<layout>.npz` (+ `.json`): one `SampleSet` per layout, written as trials complete
+  (`gaitgrf.pipeline.resample.sink`), so memory does not grow with the cohort;
 * `<out>/subjects.csv`: every subject of every cohort, as read (the static features come later);
 * `<out>/events.parquet`: one row per event (cohort, subject, trial, side, kind, source, time_s);
 * the report (JSON, DVC metrics): trials, samples per layout, and force plate vs wearable event
   agreement per cohort and overall.
 
-The per-trial path is numpy only: no pandas, no loop over samples.
+The per-trial path is numpy only: no pandas, no loop over samples. The folder is built aside
+(`core.fsutil.staged_dir`) and swapped in at the end: a failed run leaves the previous output,
+never a partial one, and nothing from an earlier run (a layout no longer asked for) survives.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -35,6 +39,7 @@ from gaitgrf.core import contract as c
 from gaitgrf.core.artifacts import EVENTS_TABLE, SUBJECTS_TABLE, set_file
 from gaitgrf.core.config import ResampleConfig
 from gaitgrf.core.errors import GaitGrfError
+from gaitgrf.core.fsutil import staged_dir
 from gaitgrf.core.samples import LAYOUTS
 from gaitgrf.core.signal import common_time_base, filter_trial, interp_columns, resample_filtered
 from gaitgrf.io.cohort_store import sha256_file
@@ -53,13 +58,12 @@ from gaitgrf.pipeline.resample.events import (
 from gaitgrf.pipeline.resample.segmentation import (
     InputPlan,
     SampleBlock,
-    TrialBlock,
     body_weight_n,
-    build_sample_set,
     input_plan,
     stance_samples,
     window_samples,
 )
+from gaitgrf.pipeline.resample.sink import LayoutSink, sinks
 from gaitgrf.pipeline.resample.wearable import (
     DEFAULT_WEARABLE_MODEL,
     WearableModel,
@@ -168,11 +172,12 @@ class _EventRows:
 
 
 class _Accumulator:
-    """What the stage collects over trials, in trial order: samples, events, counts."""
+    """What the stage collects over trials, in trial order: events and counts in memory (a few
+    numbers per trial), samples straight to their layout's sink (on disk)."""
 
-    def __init__(self, layouts: list[str]) -> None:
-        self.layouts = layouts
-        self.blocks: dict[str, list[TrialBlock]] = {layout: [] for layout in layouts}
+    def __init__(self, sinks: Mapping[str, LayoutSink]) -> None:
+        self.layouts = list(sinks)
+        self.sinks = sinks
         self.tallies: dict[str, AgreementTally] = {}
         self.counts: dict[str, dict[str, Any]] = {}
         self.rows = _EventRows()
@@ -204,9 +209,7 @@ class _Accumulator:
         self.rows.add(ref, "plate", result.plate)
         self.rows.add(ref, "wearable", result.wearable)
         for layout, block in result.blocks.items():
-            self.blocks[layout].append(
-                TrialBlock(ref.cohort_id, ref.subject_id, ref.trial_id, block)
-            )
+            self.sinks[layout].add(ref.cohort_id, ref.subject_id, ref.trial_id, block)
             info["samples"][layout] += len(block)
             info["samples_dropped_nan"][layout] += block.dropped
         log.info(
@@ -232,14 +235,22 @@ def resample_cohorts(
     `progress(done, total)` is called after every trial (static ones included), in trial order.
     Trials are read and processed by `workers` threads (default: up to 4, one per CPU; the
     heavy parts, Parquet reading and filtering, release the GIL); results are gathered in
-    trial order, so the output does not depend on `workers`.
+    trial order, so the output does not depend on `workers`, and at most two per worker wait
+    to be written, so memory does not depend on the cohort size.
     """
     started = time.perf_counter()
-    cohorts, walking = _load_validated(validated_dir)
+    out_dir = Path(out_dir)
+    cohorts, walking = _load_validated(validated_dir, out_dir)
     plan = input_plan(_common_channels(walking))
     layouts = [layout for layout in LAYOUTS if layout in cfg.layouts]
-    collected = _collect(cohorts, cfg, plan, model, layouts, progress, workers)
-    _write_outputs(Path(out_dir), cfg, model, plan, layouts, cohorts, collected)
+    with staged_dir(out_dir) as staging:  # <out>/../.staging-<out name>
+        opened = sinks(staging, layouts, len(plan.names), _points(cfg))
+        try:
+            collected = _collect(cohorts, cfg, plan, model, opened, progress, workers)
+            _write_outputs(staging, cfg, model, plan, cohorts, collected)
+        finally:
+            for sink in opened.values():
+                sink.close()
     report = _report(collected, layouts, plan)
     report_path = Path(report_path)
     report_path.parent.mkdir(parents=True, exist_ok=True)
@@ -248,10 +259,22 @@ def resample_cohorts(
     return {**report, "elapsed_s": round(time.perf_counter() - started, 3)}
 
 
-def _load_validated(validated_dir: Path) -> tuple[list[Cohort], list[TrialRef]]:
-    """The validated cohorts (trials not read yet) and their walking trials; raises if none."""
+def _points(cfg: ResampleConfig) -> dict[str, int]:
+    """Time points per sample of each layout."""
+    return {"stance": cfg.stance_points, "window": round(cfg.window.length_s * cfg.rate_hz)}
+
+
+def _load_validated(validated_dir: Path, out_dir: Path) -> tuple[list[Cohort], list[TrialRef]]:
+    """The validated cohorts (trials not read yet) and their walking trials; raises if none,
+    or if the output folder, which the stage replaces whole, holds the input."""
     if not Path(validated_dir).is_dir():
         raise ResampleError(f"{validated_dir}: folder of validated cohorts not found")
+    inside = Path(validated_dir).resolve()
+    if out_dir.resolve() in (inside, *inside.parents):
+        raise ResampleError(
+            f"{out_dir}: the output folder holds the validated cohorts ({validated_dir}); "
+            "it is replaced whole, give another one"
+        )
     cohorts = load_cohorts(Path(validated_dir), read_trials=False)
     if not cohorts:
         raise ResampleError(f"{validated_dir}: no cohort to resample")
@@ -266,7 +289,7 @@ def _collect(
     cfg: ResampleConfig,
     plan: InputPlan,
     model: WearableModel,
-    layouts: list[str],
+    layout_sinks: Mapping[str, LayoutSink],
     progress: Progress | None,
     workers: int | None,
 ) -> _Accumulator:
@@ -275,7 +298,7 @@ def _collect(
     total = sum(len(co.trials) for co in cohorts)
     done = 0
 
-    collected = _Accumulator(layouts)
+    collected = _Accumulator(layout_sinks)
     ordered = [(co, sorted(co.trials, key=lambda r: r.trial_id)) for co in cohorts]
     todo = [r for _, refs in ordered for r in refs if r.kind == "walking"]
 
@@ -285,7 +308,7 @@ def _collect(
 
     n_workers = max(1, workers if workers is not None else min(4, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=n_workers) as pool:
-        results = pool.map(work, todo) if n_workers > 1 else map(work, todo)
+        results = _in_order(pool, work, todo, 2 * n_workers) if n_workers > 1 else map(work, todo)
         try:
             for cohort, refs in ordered:
                 collected.start_cohort(cohort)
@@ -303,18 +326,41 @@ def _collect(
     return collected
 
 
+def _in_order(
+    pool: ThreadPoolExecutor,
+    work: Callable[[TrialRef], TrialResult],
+    todo: Iterable[TrialRef],
+    ahead: int,
+) -> Iterator[TrialResult]:
+    """`work` over `todo` on `pool`, results in order, at most `ahead` submitted and not taken.
+
+    `pool.map` would submit every trial at once: a slow trial at the head would let the
+    finished ones behind it pile up in memory without bound.
+    """
+    pending: deque[Future[TrialResult]] = deque()
+    refs = iter(todo)
+    try:
+        for ref in refs:
+            pending.append(pool.submit(work, ref))
+            if len(pending) >= ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+
+
 def _write_outputs(
     out_dir: Path,
     cfg: ResampleConfig,
     model: WearableModel,
     plan: InputPlan,
-    layouts: list[str],
     cohorts: list[Cohort],
     collected: _Accumulator,
 ) -> None:
-    """One sample set per layout asked for (stale ones removed), subjects.csv, events.parquet."""
-    blocks, counts = collected.blocks, collected.counts
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """One sample set per layout asked for, subjects.csv, events.parquet, into `out_dir`."""
+    counts = collected.counts
     provenance = {
         "stage": "resample",
         # the input by content, not by path: an absolute path would differ between checkouts
@@ -327,18 +373,9 @@ def _write_outputs(
         "events": f"force plate, vertical GRF > {cfg.events.force_threshold_n:g} N",
         "wearable_model": _jsonable(asdict(model)),
     }
-    points = {"stance": cfg.stance_points, "window": round(cfg.window.length_s * cfg.rate_hz)}
     rates = {"stance": float(cfg.stance_points), "window": float(cfg.rate_hz)}
-    for layout in LAYOUTS:
-        path = set_file(out_dir, layout)
-        if layout not in layouts:  # a layout no longer asked for leaves no stale file
-            path.unlink(missing_ok=True)
-            path.with_suffix(".json").unlink(missing_ok=True)
-            continue
-        samples = build_sample_set(
-            layout, rates[layout], plan.names, points[layout], blocks.pop(layout), provenance
-        )
-        samples.save(path)
+    for layout, sink in collected.sinks.items():
+        sink.write(set_file(out_dir, layout), rates[layout], plan.names, provenance)
     subjects = pd.concat([co.subjects for co in cohorts], ignore_index=True)
     subjects.to_csv(out_dir / SUBJECTS_TABLE, index=False)
     pq.write_table(collected.rows.table(), out_dir / EVENTS_TABLE)

@@ -315,7 +315,8 @@ def study_request(
     return StudyRequest(
         arch=arch,
         condition=condition,
-        samples=SampleSet.load(artifacts.fused_set(params.tune.layout, condition)),
+        # mapped, not read: each fold copies its own samples only (SampleSet.load)
+        samples=SampleSet.load(artifacts.fused_set(params.tune.layout, condition), mmap=True),
         subjects=read_subjects(artifacts.subjects_table()),
         cfg=params.tune,
         storage_url=runtime.storage_url(params, environ),
