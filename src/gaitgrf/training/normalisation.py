@@ -109,6 +109,14 @@ class Normaliser:
 
     def transform(self, samples: SampleSet) -> tuple[np.ndarray, np.ndarray]:
         """(inputs float32 (N, C, T), static float32 (N, S + indicators)), standardised."""
+        self.check(samples)
+        shift, scale = self.input_affine()
+        inputs = np.asarray(samples.inputs, dtype=np.float32) - shift
+        inputs *= scale
+        return inputs, self.transform_static(samples.static)
+
+    def check(self, samples: SampleSet) -> None:
+        """Refuse samples whose channels or static features are not those fitted."""
         if tuple(samples.channels) != self.channels:
             raise NormalisationError(
                 f"channels differ from those fitted: got {list(samples.channels)}, "
@@ -119,12 +127,17 @@ class Normaliser:
                 f"static features differ from those fitted: got {list(samples.static_names)}, "
                 f"fitted {list(self.static_names)}"
             )
+
+    def input_affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """float32 (1, C, 1) shift and scale: standardised inputs are (x - shift) * scale."""
         mean = self.input_mean.astype(np.float32)[None, :, None]
         scale = (1.0 / self.input_std).astype(np.float32)[None, :, None]
-        inputs = np.asarray(samples.inputs, dtype=np.float32) - mean
-        inputs *= scale
+        return mean, scale
 
-        static = samples.static.astype(np.float64)
+    def transform_static(self, static_in: np.ndarray) -> np.ndarray:
+        """Static features (N, S) -> float32 (N, S + indicators): standardised, unknown -> 0,
+        then the missing-indicator columns."""
+        static = static_in.astype(np.float64)
         unknown = np.isnan(static)
         cannot_be_missing = [
             n
@@ -140,8 +153,8 @@ class Normaliser:
         z[unknown] = 0.0
         position = {n: j for j, n in enumerate(self.static_names)}
         flags = unknown[:, [position[n] for n in self.missing_indicators]].astype(np.float64)
-        out_static = np.concatenate([z, flags], axis=1).astype(np.float32)
-        return inputs, out_static
+        out_static: np.ndarray = np.concatenate([z, flags], axis=1).astype(np.float32)
+        return out_static
 
     # --- storage -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
