@@ -35,9 +35,9 @@ def test_fit_learns_and_keeps_the_best_epoch() -> None:
     assert result.best_val_loss < 0.5 * losses[0]
     assert result.best_val_loss == min(loss for loss in losses if loss is not None)
     # The weights kept are the best epoch's: re-evaluating gives its loss.
-    weights = component_weights(train.tensors[2])  # the loss is weighted by training targets
+    weights = component_weights(train.all_targets())  # the loss is weighted by training targets
     pred = torch.as_tensor(predict(net, x[32:], s[32:]))
-    again = float(((pred - val.tensors[2]) ** 2 * weights.view(1, 3, 1)).mean())
+    again = float(((pred - torch.as_tensor(y[32:])) ** 2 * weights.view(1, 3, 1)).mean())
     assert again == pytest.approx(result.best_val_loss, rel=1e-4)
 
 

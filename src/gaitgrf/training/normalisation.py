@@ -116,9 +116,28 @@ class Normaliser:
 
         With `index` (positions or a mask), only those samples: the values of
         `transform(samples.take(index))`, but gathered block by block into the output, so a
-        training fold of a memory-mapped set (`SampleSet.load(mmap=True)`) is copied once,
-        already standardised, with no second copy of it (the `take`) alongside.
+        subset of a memory-mapped set (`SampleSet.load(mmap=True)`) is copied once, already
+        standardised, with no second copy of it (the `take`) alongside.
         """
+        self.check(samples)
+        shift, scale = self.input_affine()
+        if index is None:
+            inputs = np.asarray(samples.inputs, dtype=np.float32) - shift
+            inputs *= scale
+            return inputs, self.transform_static(samples.static)
+        idx = _positions(index, len(samples))
+        _, channels, points = samples.inputs.shape
+        inputs = np.empty((idx.size, channels, points), dtype=np.float32)
+        rows = max(1, _BLOCK_BYTES // max(1, channels * points * 4))
+        for first in range(0, idx.size, rows):
+            out = inputs[first : first + rows]
+            block = samples.inputs[idx[first : first + rows]]
+            np.subtract(np.asarray(block, dtype=np.float32), shift, out=out)
+            out *= scale
+        return inputs, self.transform_static(samples.static[idx])
+
+    def check(self, samples: SampleSet) -> None:
+        """Refuse samples whose channels or static features are not those fitted."""
         if tuple(samples.channels) != self.channels:
             raise NormalisationError(
                 f"channels differ from those fitted: got {list(samples.channels)}, "
@@ -129,26 +148,17 @@ class Normaliser:
                 f"static features differ from those fitted: got {list(samples.static_names)}, "
                 f"fitted {list(self.static_names)}"
             )
+
+    def input_affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """float32 (1, C, 1) shift and scale: standardised inputs are (x - shift) * scale."""
         mean = self.input_mean.astype(np.float32)[None, :, None]
         scale = (1.0 / self.input_std).astype(np.float32)[None, :, None]
-        if index is None:
-            inputs = np.asarray(samples.inputs, dtype=np.float32) - mean
-            inputs *= scale
-            return inputs, self._static(samples.static)
-        idx = _positions(index, len(samples))
-        _, channels, points = samples.inputs.shape
-        inputs = np.empty((idx.size, channels, points), dtype=np.float32)
-        rows = max(1, _BLOCK_BYTES // max(1, channels * points * 4))
-        for first in range(0, idx.size, rows):
-            out = inputs[first : first + rows]
-            block = samples.inputs[idx[first : first + rows]]
-            np.subtract(np.asarray(block, dtype=np.float32), mean, out=out)
-            out *= scale
-        return inputs, self._static(samples.static[idx])
+        return mean, scale
 
-    def _static(self, values: np.ndarray) -> np.ndarray:
-        """Standardised static features and the missing indicators (float32)."""
-        static = values.astype(np.float64)
+    def transform_static(self, static_in: np.ndarray) -> np.ndarray:
+        """Static features (N, S) -> float32 (N, S + indicators): standardised, unknown -> 0,
+        then the missing-indicator columns."""
+        static = static_in.astype(np.float64)
         unknown = np.isnan(static)
         cannot_be_missing = [
             n
@@ -164,7 +174,8 @@ class Normaliser:
         z[unknown] = 0.0
         position = {n: j for j, n in enumerate(self.static_names)}
         flags = unknown[:, [position[n] for n in self.missing_indicators]].astype(np.float64)
-        return np.concatenate([z, flags], axis=1).astype(np.float32)
+        out_static: np.ndarray = np.concatenate([z, flags], axis=1).astype(np.float32)
+        return out_static
 
     # --- storage -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
