@@ -107,3 +107,34 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0]
     except OSError:
         return "gone"
+
+
+def test_supervisor_stops_on_sigint_where_the_launcher_ignored_it() -> None:
+    """A background job of a script (`gaitgrf serve &`) starts with SIGINT ignored, and Python
+    then installs no KeyboardInterrupt handler: the supervisor installs one itself."""
+    import signal
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from gaitgrf.cli.supervisor import Supervisor\n"
+        "with Supervisor(stop_timeout_s=5) as sup:\n"
+        "    sup.start([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+        "    print('up', flush=True)\n"
+        "    sup.run()\n"
+        "print('stopped', flush=True)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "up"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and "stopped" in out

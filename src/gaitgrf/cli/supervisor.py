@@ -73,10 +73,15 @@ class Supervisor:
     newest_first: bool = False
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _previous: Any = None
+    _previous_int: Any = None
 
     def __enter__(self) -> Supervisor:
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+            # SIGINT too: a command started as a background job of a script (`cmd &` in a
+            # non-interactive shell) inherits SIGINT *ignored*, and Python then installs no
+            # KeyboardInterrupt handler, so `kill -INT` would leave every server running.
+            self._previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -85,6 +90,8 @@ class Supervisor:
         finally:
             if self._previous is not None:
                 signal.signal(signal.SIGTERM, self._previous)
+            if self._previous_int is not None:
+                signal.signal(signal.SIGINT, self._previous_int)
 
     def start(
         self, command: list[str], env: dict[str, str] | None = None
