@@ -6,11 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from gaitgrf.core.samples import ARRAYS, SampleSet
-from gaitgrf.training import normalisation
-from gaitgrf.training.normalisation import Normaliser
 from tests.sample_factory import make_samples
 
 
@@ -55,22 +52,3 @@ def test_shared_files_are_mapped_and_a_compressed_file_is_read(tmp_path: Path) -
     zipped = SampleSet.load(tmp_path / "zipped.npz", mmap=True)
     assert not isinstance(zipped.static, np.memmap)
     _assert_equal_sets(zipped, SampleSet.load(path))
-
-
-@pytest.mark.parametrize("block_rows", [1, 3, 1000])
-def test_transform_of_an_index_equals_transform_of_the_taken_set(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block_rows: int
-) -> None:
-    samples, _ = make_samples(subjects=6, per_subject=5)
-    mapped = SampleSet.load(samples.save(tmp_path / "stance.npz"), mmap=True)
-    row_bytes = len(samples.channels) * samples.inputs.shape[2] * 4
-    monkeypatch.setattr(normalisation, "_BLOCK_BYTES", block_rows * row_bytes)
-    train = np.flatnonzero(np.arange(len(samples)) % 3 != 0)
-    normaliser = Normaliser.fit(mapped, train)
-    assert normaliser.to_dict() == Normaliser.fit(samples, train).to_dict()
-    for index in (train, np.arange(len(samples)) % 3 == 0, np.zeros(0, dtype=int)):
-        got = normaliser.transform(mapped, index)
-        want = normaliser.transform(samples.take(index))
-        for g, w in zip(got, want, strict=True):
-            assert g.dtype == w.dtype and g.shape == w.shape
-            np.testing.assert_array_equal(g, w)

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from gaitgrf.training.batches import Arrays, BatchReader, arrays, shuffled
-from gaitgrf.training.normalisation import Normaliser
+from gaitgrf.training.normalisation import Normaliser, sample_positions
 
 if TYPE_CHECKING:
     from gaitgrf.core.samples import SampleSet
@@ -77,8 +77,7 @@ def standardised_rows(samples: SampleSet, normaliser: Normaliser, index: np.ndar
     """The samples at `index`, standardised batch by batch as they are read (no copy of the
     inputs: `samples` may hold memory maps); the same numbers as `normaliser.transform`."""
     normaliser.check(samples)
-    rows = np.asarray(index)
-    rows = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.intp)
+    rows = sample_positions(index, len(samples))
     shift, scale = normaliser.input_affine()
     static = normaliser.transform_static(np.asarray(samples.static)[rows])
     return Arrays(samples.inputs, static, samples.targets, rows=rows, shift=shift, scale=scale)

@@ -37,8 +37,6 @@ from gaitgrf.pipeline.fuse.features import MAY_BE_MISSING
 
 FORMAT_VERSION: Final = 1
 MISSING_SUFFIX: Final = "_missing"
-#: Bytes of inputs gathered per block by `transform(samples, index)`.
-_BLOCK_BYTES: Final = 16 << 20
 #: A standard deviation at most this fraction of max(|mean|, 1) counts as constant (std set to 1).
 _CONSTANT_RTOL: Final = 1e-6
 
@@ -64,7 +62,7 @@ class Normaliser:
     @classmethod
     def fit(cls, samples: SampleSet, index: np.ndarray) -> Normaliser:
         """Fit on the samples in `index` (integer positions or a boolean mask) only."""
-        idx = _positions(index, len(samples))
+        idx = sample_positions(index, len(samples))
         if idx.size == 0:
             raise NormalisationError("cannot fit normalisation statistics on an empty index")
         c_count = len(samples.channels)
@@ -109,32 +107,16 @@ class Normaliser:
     def static_names_out(self) -> tuple[str, ...]:
         return self.static_names + tuple(f"{n}{MISSING_SUFFIX}" for n in self.missing_indicators)
 
-    def transform(
-        self, samples: SampleSet, index: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def transform(self, samples: SampleSet) -> tuple[np.ndarray, np.ndarray]:
         """(inputs float32 (N, C, T), static float32 (N, S + indicators)), standardised.
 
-        With `index` (positions or a mask), only those samples: the values of
-        `transform(samples.take(index))`, but gathered block by block into the output, so a
-        subset of a memory-mapped set (`SampleSet.load(mmap=True)`) is copied once, already
-        standardised, with no second copy of it (the `take`) alongside.
-        """
+        Training does not go through here: `training.loop.standardised_rows` standardises a
+        fold's rows batch by batch with the same `input_affine`, so no fold is copied."""
         self.check(samples)
         shift, scale = self.input_affine()
-        if index is None:
-            inputs = np.asarray(samples.inputs, dtype=np.float32) - shift
-            inputs *= scale
-            return inputs, self.transform_static(samples.static)
-        idx = _positions(index, len(samples))
-        _, channels, points = samples.inputs.shape
-        inputs = np.empty((idx.size, channels, points), dtype=np.float32)
-        rows = max(1, _BLOCK_BYTES // max(1, channels * points * 4))
-        for first in range(0, idx.size, rows):
-            out = inputs[first : first + rows]
-            block = samples.inputs[idx[first : first + rows]]
-            np.subtract(np.asarray(block, dtype=np.float32), shift, out=out)
-            out *= scale
-        return inputs, self.transform_static(samples.static[idx])
+        inputs = np.asarray(samples.inputs, dtype=np.float32) - shift
+        inputs *= scale
+        return inputs, self.transform_static(samples.static)
 
     def check(self, samples: SampleSet) -> None:
         """Refuse samples whose channels or static features are not those fitted."""
@@ -240,7 +222,8 @@ def _usable_std(std: float, mean: float) -> float:
     return float(std) if std > _CONSTANT_RTOL * max(abs(mean), 1.0) else 1.0
 
 
-def _positions(index: np.ndarray, n: int) -> np.ndarray:
+def sample_positions(index: np.ndarray, n: int) -> np.ndarray:
+    """Integer positions from `index` (positions or a boolean mask over `n` samples), checked."""
     idx = np.asarray(index)
     if idx.dtype == bool:
         if idx.shape != (n,):
