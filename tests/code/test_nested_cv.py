@@ -48,7 +48,7 @@ def nested_config(outer: int = 3, **fields: object) -> TuneConfig:
             max_val_samples=None,
             max_refit_samples=None,
         ),
-        **fields,  # type: ignore[arg-type]
+        **fields,
     )
 
 
