@@ -383,8 +383,14 @@ def tuning_metrics(summary: Mapping[str, Any]) -> dict[str, Any]:
 
 def summary_lines(summary: dict[str, Any]) -> list[str]:
     """What the tune stage prints once its study is refit."""
-    return [
+    lines = [
         f"tune: {summary['study']}: best trial {summary['best_trial']} "
         f"cv loss {summary['cv_val_loss']:.4f}, trials {summary['trials']}, "
         f"{summary['seconds']:.0f} s"
     ]
+    if nested := summary.get("nested"):
+        lines.append(
+            f"tune: {summary['study']}: nested CV, {nested['outer_folds']} outer studies, "
+            f"{nested['subjects']} subjects predicted out of fold, {nested['seconds']:.0f} s"
+        )
+    return lines
