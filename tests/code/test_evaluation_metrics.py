@@ -236,3 +236,47 @@ def test_cd_groups_are_the_maximal_runs_within_cd() -> None:
     assert cd_groups({"a": 1.0, "b": 1.2, "c": 1.4, "d": 5.0}, 1.0) == [["a", "b", "c"]]
     assert cd_groups({"a": 1.0, "b": 2.0}, 1.0) == []  # a difference of CD is significant
     assert cd_groups(ranks, 10.0) == [["a", "b", "c", "d", "e"]]
+
+
+# --- issue 15, section 1: the tests themselves against scipy on known data ---------------------
+def test_paired_p_value_and_bootstrap_ci_match_scipy() -> None:
+    """The Wilcoxon p is scipy's on the paired differences (exact for n <= 50 without ties),
+    and the percentile bootstrap CI of the mean agrees with scipy.stats.bootstrap's percentile
+    interval (different resamples: within Monte Carlo error)."""
+    from scipy import stats
+
+    diff = np.array([-1.2, -0.8, 0.3, -0.5, -1.9, 0.4, -0.7, -1.1, -0.2, -0.9, 0.6, -1.4])
+    base = pd.Series(np.linspace(10, 13, diff.size), index=[f"s{i}" for i in range(diff.size)])
+    out = paired_comparison(base, base + diff, bootstrap=20_000, alpha=0.05, seed=1)
+    assert out["p_value"] == pytest.approx(stats.wilcoxon(diff).pvalue)
+    assert out["p_value"] == pytest.approx(stats.wilcoxon(base + diff, base).pvalue)
+    reference = stats.bootstrap(
+        (diff,), np.mean, n_resamples=20_000, method="percentile", random_state=2
+    ).confidence_interval
+    assert out["ci"][0] == pytest.approx(reference.low, abs=0.05)
+    assert out["ci"][1] == pytest.approx(reference.high, abs=0.05)
+    assert out["ci"][0] < diff.mean() < out["ci"][1]
+
+
+def test_friedman_statistic_and_ranks_match_scipy_and_the_formula() -> None:
+    """chi2_F = 12 N / (k (k + 1)) (sum R_j^2 - k (k + 1)^2 / 4) on mean ranks R_j (Demšar 2006,
+    no ties), equal to scipy's friedmanchisquare, p from chi2 with k - 1 df."""
+    from scipy import stats
+
+    table = pd.DataFrame(
+        {
+            "a": [3.1, 2.8, 4.0, 3.3, 2.9, 3.6, 3.0, 3.8],
+            "b": [3.4, 3.5, 3.9, 3.0, 3.3, 3.7, 3.6, 4.1],
+            "c": [4.2, 3.1, 4.4, 3.9, 3.8, 3.5, 4.0, 4.6],
+            "d": [3.9, 3.9, 4.1, 4.3, 3.6, 4.4, 3.7, 4.2],
+        }
+    )
+    out = friedman(table, alpha=0.05)
+    n, k = table.shape
+    ranks = np.apply_along_axis(stats.rankdata, 1, table.to_numpy()).mean(axis=0)
+    chi2 = 12 * n / (k * (k + 1)) * (np.sum(ranks**2) - k * (k + 1) ** 2 / 4)
+    scipy_result = stats.friedmanchisquare(*[table[c] for c in table])
+    assert out["statistic"] == pytest.approx(chi2)
+    assert out["statistic"] == pytest.approx(scipy_result.statistic)
+    assert out["p_value"] == pytest.approx(stats.chi2.sf(chi2, k - 1))
+    assert out["mean_rank"] == pytest.approx(dict(zip(table.columns, ranks, strict=True)))

@@ -361,7 +361,7 @@ def test_every_file_the_stage_writes_under_plots_is_a_dvc_plot(tmp_path: Path) -
 def test_the_report_says_when_no_verdict_is_reachable() -> None:
     """8 subjects and 10 architectures: the smallest Holm p is 0.078, so the table's *no
     evidence* cannot be read as an absence of effect; the note says so. Not with 10 subjects."""
-    from gaitgrf.pipeline.evaluate.report import _effect_lines
+    from gaitgrf.pipeline.evaluate.report import effect_lines
 
     def effects(subjects: int) -> dict[str, dict[str, Any]]:
         tested = {"subjects": subjects, "mean_diff": -0.1, "p_value": 0.01, "p_holm": 0.1}
@@ -370,9 +370,9 @@ def test_the_report_says_when_no_verdict_is_reachable() -> None:
 
     note = "**No verdict is reachable here:**"
     assert any(
-        line.startswith(note) and "0.0781" in line for line in _effect_lines(effects(8), 0.05)
+        line.startswith(note) and "0.0781" in line for line in effect_lines(effects(8), 0.05)
     )
-    assert not any(line.startswith(note) for line in _effect_lines(effects(10), 0.05))
+    assert not any(line.startswith(note) for line in effect_lines(effects(10), 0.05))
 
 
 # --- issue 17: the DVC metrics are headline numbers; every model's numbers are plots --------

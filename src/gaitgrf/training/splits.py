@@ -190,3 +190,43 @@ def group_kfold(
 def sample_index(groups: np.ndarray, subjects: Sequence[str]) -> np.ndarray:
     """Positions of the samples whose subject key is in `subjects`."""
     return np.flatnonzero(np.isin(groups, np.asarray(list(subjects))))
+
+
+def stratified_group_folds(
+    subjects: pd.DataFrame, keys: Sequence[str], folds: int, seed: int
+) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """(train, test) subject keys of `folds` outer folds over `keys`: each key tested once.
+
+    Stratified as `hold_out` is (group and alignment band): the subjects of each stratum are
+    shuffled and dealt to the folds in turn, the deal carried on from one stratum to the next,
+    so every fold gets its share of each stratum and fold sizes differ by at most one. Nested
+    cross-validation's outer folds (`pipeline/tune/nested.py`).
+    """
+    wanted = set(keys)
+    by_stratum: dict[str, list[str]] = defaultdict(list)
+    for key, stratum in sorted(strata(subjects).items()):
+        if key in wanted:
+            by_stratum[stratum].append(key)
+    found = sum(len(v) for v in by_stratum.values())
+    if found != len(wanted):
+        missing = sorted(wanted - {k for v in by_stratum.values() for k in v})
+        raise SplitError(f"subjects {missing[:5]} not in the subjects table")
+    if folds < 2 or folds > found:
+        raise SplitError(f"cannot make {folds} outer folds from {found} subjects")
+    rng = np.random.default_rng(seed)
+    assignment: dict[str, int] = {}
+    turn = int(rng.integers(folds))
+    for stratum in sorted(by_stratum):
+        members = list(by_stratum[stratum])
+        rng.shuffle(members)
+        for key in members:
+            assignment[key] = turn
+            turn = (turn + 1) % folds
+    ordered = sorted(assignment)
+    return [
+        (
+            tuple(k for k in ordered if assignment[k] != fold),
+            tuple(k for k in ordered if assignment[k] == fold),
+        )
+        for fold in range(folds)
+    ]

@@ -187,6 +187,14 @@ class TuneConfig(Section):
     #: torch threads per study process (None: torch's default, all cores).
     threads: int | None = Field(None, ge=1)
     pruner: PrunerConfig = PrunerConfig()
+    #: `holdout`: each model is scored on the hold-out only (the fast default). `nested`: each
+    #: tune stage also runs nested subject-wise cross-validation (one study per outer fold), so
+    #: every subject gets an out-of-fold prediction and the paired tests have all subjects
+    #: (docs/evaluation.md, "Nested cross-validation"). The hold-out study is run either way:
+    #: the promotion gate keeps a hold-out no tuning saw.
+    evaluation: Literal["holdout", "nested"] = "holdout"
+    #: k of the outer GroupKFold of `nested` mode over every non-external subject.
+    outer_folds: int = Field(5, ge=2)
     #: The budget profile the studies run (a key of `profiles`); recorded in every study's
     #: summary and named by the evaluation report's header.
     profile: str = "smoke"

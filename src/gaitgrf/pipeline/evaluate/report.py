@@ -216,12 +216,16 @@ def _peak_lines(table: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _effect_lines(effects: Mapping[str, Mapping[str, Any]], alpha: float) -> list[str]:
+def effect_lines(
+    effects: Mapping[str, Mapping[str, Any]],
+    alpha: float,
+    heading: str = "## Do subject features help? (paired, per test subject)",
+) -> list[str]:
     """The feature-effect table: a two-sided test, so its verdict names harm as well as help
     (a significant harm read "no" when the column was a yes/no "helps"); raw and Holm p side
     by side, since the verdict goes with the adjusted one and a reader may want the other."""
     lines = [
-        "## Do subject features help? (paired, per test subject)",
+        heading,
         "",
         "Difference = rRMSE mean with subject features - without (negative: they help). "
         f"Wilcoxon signed-rank test (p), Holm-corrected across the {_tested(effects)} tested "
@@ -265,16 +269,21 @@ def _power_note(effects: Mapping[str, Mapping[str, Any]], alpha: float) -> list[
     ]
 
 
-def _friedman_lines(tests: Mapping[str, Mapping[str, Any]], alpha: float) -> list[str]:
+def friedman_lines(
+    tests: Mapping[str, Mapping[str, Any]],
+    alpha: float,
+    heading: str = "## Across architectures (Friedman test, Nemenyi critical difference)",
+    plot: str = CD_PLOT,
+) -> list[str]:
     """Per condition the Friedman test, every mean rank and the Nemenyi CD, and which
     architectures the CD cannot tell apart (the bars of the critical-difference plot)."""
     lines = [
         "",
-        "## Across architectures (Friedman test, Nemenyi critical difference)",
+        heading,
         "",
         f"Mean rank of `{PRIMARY}` per subject (1 = best). Two architectures differ at "
         f"{alpha:g} when their mean ranks differ by at least the Nemenyi CD; read it only "
-        f"where the Friedman test rejects. Plot: `evaluation/plots/{CD_PLOT}`.",
+        f"where the Friedman test rejects. Plot: `evaluation/plots/{plot}`.",
         "",
     ]
     for condition, test in tests.items():
@@ -328,8 +337,8 @@ def markdown_report(
     lines += diverged_lines(table)
     lines += _peak_lines(ranked_rows(table))
     lines += ["", *context.get("cohort_lines", ())]
-    lines += _effect_lines(effects, float(context.get("alpha", 0.05)))
-    lines += _friedman_lines(friedman_tests, float(context.get("alpha", 0.05)))
+    lines += effect_lines(effects, float(context.get("alpha", 0.05)))
+    lines += friedman_lines(friedman_tests, float(context.get("alpha", 0.05)))
     lines += [
         "",
         "Compute: parameters of the network; latency = median CPU time to predict one sample "

@@ -30,6 +30,7 @@ from gaitgrf.pipeline.evaluate.cohorts import (
 from gaitgrf.pipeline.evaluate.divergence import converged
 from gaitgrf.pipeline.evaluate.headline import DIGITS, headline_metrics
 from gaitgrf.pipeline.evaluate.metrics import PRIMARY, ModelResult, evaluate_model
+from gaitgrf.pipeline.evaluate.nested import nested_results, nested_section
 from gaitgrf.pipeline.evaluate.physics_row import physics_baseline
 from gaitgrf.pipeline.evaluate.report import (
     budget_lines,
@@ -57,8 +58,12 @@ def write_outputs(
     *,
     bootstrap: int,
     alpha: float,
+    nested: Sequence[ModelResult] | None = None,
 ) -> dict[str, Any]:
     """Write the report, CSVs, plots, summary.json and the DVC metrics; return the summary.
+
+    `nested`: the out-of-fold results of nested cross-validation (`nested.py`), given in
+    `tune.evaluation: nested` mode: their own section of the report and of summary.json.
 
     summary.json holds every number and name of the comparison (best study, every model's
     pooled metrics, diverged studies, per cohort, physics baseline, statistics); metrics.json
@@ -101,7 +106,12 @@ def write_outputs(
         "budget_lines": budget_lines(results),
         "cohort_lines": cohort_markdown(per_cohort, order, external),
     }
-    report_path.write_text(markdown_report(table, effects, tests, context))
+    nested_summary, nested_lines = nested_section(
+        nested, out_dir / "plots", bootstrap=bootstrap, alpha=alpha
+    )
+    report_path.write_text(
+        markdown_report(table, effects, tests, context) + "\n".join(nested_lines)
+    )
     summary = {
         "best": {"study": best.study, PRIMARY: best.pooled[PRIMARY]},
         "models": {
@@ -117,6 +127,7 @@ def write_outputs(
         },
         "feature_effects": effects,
         "friedman": tests,
+        "nested": nested_summary,
     }
     (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     metrics = headline_metrics(results, kept, effects, tests, baseline)
@@ -326,12 +337,18 @@ def evaluate_stage(
         progress=lambda done, _, what: step(done, what),
     )
     step(len(studies), "statistics, plots and report")
+    nested = None
+    if params.tune.evaluation == "nested":  # every subject's out-of-fold prediction
+        nested = nested_results(
+            artifacts, read_subjects(artifacts.subjects_table()), params.tune, studies
+        )
     summary = write_outputs(
         results,
         artifacts,
         info,
         bootstrap=params.evaluate.bootstrap,
         alpha=params.evaluate.alpha,
+        nested=nested,
     )
     tracker = open_tracker(params, environ, "gaitgrf.pipeline.evaluate")
     report = [artifacts.evaluation_report(), artifacts.evaluation_dir()]
@@ -344,7 +361,14 @@ def evaluate_stage(
 def summary_lines(summary: Mapping[str, Any], report: Path) -> list[str]:
     """What the `evaluate` stage prints: the best model on the test subjects and the report."""
     best = summary["best"]
-    return [
+    lines = [
         f"evaluate: best on test subjects: {best['study']} ({PRIMARY} "
         f"{best[PRIMARY]:.2f} %); report -> {report}"
     ]
+    nested = summary.get("nested")
+    if nested:
+        lines.append(
+            f"evaluate: nested cross-validation over all {nested['subjects']} subjects "
+            f"({nested['outer_folds']} outer folds): its own section of the report"
+        )
+    return lines

@@ -44,7 +44,7 @@ def refit(
     pip_requirements: Sequence[str],
 ) -> dict[str, Any]:
     """Train the best trial's hyperparameters on all tuning subjects; save and log the model."""
-    done = _train_best(ctx, best)
+    done = train_best(ctx, best)
     name = study_name(ctx.arch, ctx.condition)
     _save_bundle(ctx, best, done, bundle)
     ctx.log(
@@ -67,7 +67,7 @@ def refit(
     return result
 
 
-def _train_best(ctx: StudyContext, best: optuna.trial.FrozenTrial) -> _Refit:
+def train_best(ctx: StudyContext, best: optuna.trial.FrozenTrial) -> _Refit:
     """One training run on the tuning subjects for the mean best epoch of the trial's folds."""
     from gaitgrf.training.loop import train_once
 

@@ -8,8 +8,9 @@ starts again (`study.py`). Subject-wise throughout (`data.py`): the held-out tes
 never enter a study; each trial is cross-validated over GroupKFold folds of the tuning subjects
 (`objective.py`). The best trial is then refit on all tuning subjects (`refit.py`).
 
-`run_study` tunes and refits (the DVC stage, through `tune_stage`); `work_study` only takes
-trials (workers sharing a study's budget).
+`run_study` tunes and refits (the DVC stage, through `tune_stage`), then with
+`tune.evaluation: nested` runs the nested cross-validation (`nested.py`); `work_study` only
+takes trials (workers sharing a study's budget).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from gaitgrf.core.artifacts import BUNDLE_DIR, SUMMARY_FILE, Artifacts
 from gaitgrf.core.config import BudgetConfig, TuneConfig
 from gaitgrf.core.samples import SampleSet
 from gaitgrf.pipeline.tune.data import tuning_data
+from gaitgrf.pipeline.tune.nested import run_nested
 from gaitgrf.pipeline.tune.objective import StudyContext, optimize
 from gaitgrf.pipeline.tune.refit import refit
 from gaitgrf.pipeline.tune.study import (
@@ -240,6 +242,8 @@ def run_study(request: StudyRequest) -> StudyOutcome:
         tracker.log_metrics(parent, {"best_cv_val_loss": float(best.value or np.nan)})
         tracker.set_tags(parent, {"gaitgrf.best_trial": best.number})
         tracker.end_run(parent)
+    if request.cfg.evaluation == "nested":  # after the hold-out study, which stays as it was
+        summary["nested"] = run_nested(request)
     (request.out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return StudyOutcome(summary=summary, out_dir=request.out_dir)
 
@@ -379,8 +383,14 @@ def tuning_metrics(summary: Mapping[str, Any]) -> dict[str, Any]:
 
 def summary_lines(summary: dict[str, Any]) -> list[str]:
     """What the tune stage prints once its study is refit."""
-    return [
+    lines = [
         f"tune: {summary['study']}: best trial {summary['best_trial']} "
         f"cv loss {summary['cv_val_loss']:.4f}, trials {summary['trials']}, "
         f"{summary['seconds']:.0f} s"
     ]
+    if nested := summary.get("nested"):
+        lines.append(
+            f"tune: {summary['study']}: nested CV, {nested['outer_folds']} outer studies, "
+            f"{nested['subjects']} subjects predicted out of fold, {nested['seconds']:.0f} s"
+        )
+    return lines
