@@ -245,6 +245,10 @@ def naive_metrics(
         row[col] = math.nan
     row["stance_count_min"] = math.nan
     row["static_weight_ratio"] = math.nan
+    # the library's rule: a static trial whose force is unknown at every sample skips the
+    # static weight checks, with the reason in this column (the checks' row condition reads it,
+    # so every row needs it: without it GX fails each check that names it)
+    row["static_weight_skipped"] = None
     if kind == "walking":
         row["grf_peak_bw"] = max(fz.fillna(0.0).max().max(), 0.0) / weight
         durations: list[float] = []
@@ -259,8 +263,12 @@ def naive_metrics(
         row["stance_count_min"] = min(row["stance_count_l"], row["stance_count_r"])
     elif kind == "static":
         loaded = fz.notna().any(axis=1)
+        if not loaded.any():
+            row["static_weight_ratio"] = None
+            row["static_weight_skipped"] = "GRF unknown at every sample"
+            return row
         total = fz.fillna(0.0).sum(axis=1)[loaded]
-        row["static_weight_ratio"] = (total.mean() if len(total) else 0.0) / weight
+        row["static_weight_ratio"] = total.mean() / weight
     return row
 
 
@@ -353,6 +361,8 @@ def naive_validate(spec: dict[str, Any]) -> dict[str, Any]:
 # --- baseline: resample ------------------------------------------------------------------------
 def naive_plan(channels: set[str]) -> list[tuple[str, dict[str, str], dict[str, float]]]:
     """(output name, source channel per foot, sign per foot) of every input channel."""
+    from gaitgrf.physics import stream as physics
+
     plan = []
     for loc, bilateral in (
         ("pelvis", False),
@@ -383,7 +393,39 @@ def naive_plan(channels: set[str]) -> list[tuple[str, dict[str, str], dict[str, 
                     for side in SIDES
                 }
                 plan.append((f"angle_{joint}_{rel}_{plane}", source, dict.fromkeys(SIDES, 1.0)))
+    if physics.available(channels):  # the Newton estimate, cut like any other channel
+        per_side = {side: physics.sample_sources(side) for side in SIDES}
+        for j, name in enumerate(physics.sample_channel_names()):
+            source = {side: per_side[side][0][j] for side in SIDES}
+            sign = {side: float(per_side[side][1][j]) for side in SIDES}
+            plan.append((name, source, sign))
     return plan
+
+
+def naive_physics(
+    filtered: dict[str, tuple[np.ndarray, np.ndarray]],
+    streams: dict[str, tuple[pd.Series, pd.DataFrame, float]],
+    wearable: dict[str, Any],
+    cfg: Any,
+) -> None:
+    """Add the physics stream's channels to `filtered`, computed by the library
+    (`physics.with_physics`) from the baseline's filtered accelerometers and joint angles: the
+    science is the library's, as the wearable events are; the baseline differs in how it gets
+    there (pandas filtering, per-stance loops)."""
+    from gaitgrf.io.trial_file import Stream
+    from gaitgrf.physics import stream as physics
+
+    built = {}
+    for name in ("acc", "kin"):
+        t, frame, rate = streams[name]
+        cols = [ch for ch in frame.columns if ch in filtered]
+        data = np.stack([filtered[ch][1] for ch in cols], axis=1)
+        built[name] = Stream(name, rate, t.to_numpy(), tuple(cols), data, ("",) * len(cols))
+    events = {s: (wearable[s].heel_strikes, wearable[s].toe_offs) for s in SIDES}
+    limits = (cfg.events.min_stance_s, cfg.events.max_stance_s)
+    stream = physics.with_physics(built, events, limits)[physics.STREAM_PHYSICS]
+    for j, ch in enumerate(stream.channels):
+        filtered[ch] = (stream.time, stream.data[:, j])
 
 
 def naive_targets(side: str) -> list[tuple[str, float]]:
@@ -507,6 +549,7 @@ def naive_resample(spec: dict[str, Any]) -> dict[str, Any]:
     from gaitgrf.core import contract as c
     from gaitgrf.core.config import Params
     from gaitgrf.io.trial_file import Stream
+    from gaitgrf.physics import stream as physics
     from gaitgrf.pipeline.resample.events import AgreementTally, Events
     from gaitgrf.pipeline.resample.wearable import wearable_events_by_side
 
@@ -573,6 +616,9 @@ def naive_resample(spec: dict[str, Any]) -> dict[str, Any]:
 
         # filter the channels the samples use, each at its stream's rate
         needed = {src for _, source, _ in plan for src in source.values()}
+        if any(name.startswith("physics_") for name, _, _ in plan):
+            needed = {ch for ch in needed if not ch.startswith("physics_")}
+            needed |= set(physics.REQUIRED_CHANNELS)
         needed |= {f"grf_{side}_{ax}" for side in SIDES for ax in AXES}
         filtered: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for t, frame, rate in streams.values():
@@ -585,6 +631,9 @@ def naive_resample(spec: dict[str, Any]) -> dict[str, Any]:
                     t.to_numpy(),
                     naive_filter(frame[ch], rate, cutoff, cfg.filter.order),
                 )
+
+        if any(name.startswith("physics_") for name, _, _ in plan):
+            naive_physics(filtered, streams, wearable, cfg)
 
         # the trial's common time base
         start = max(t.iloc[0] for t, _, _ in streams.values())
