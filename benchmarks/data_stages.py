@@ -284,6 +284,36 @@ def naive_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
+def naive_passes(row: dict[str, Any], checks: list[Any]) -> bool:
+    """The trial checks on one metrics row in plain Python: the decision GX makes, for the
+    trials past the GX sample (their GX cost is extrapolated, not paid; without a decision
+    they would all be written, quarantined ones too, and the resample check would differ).
+    As GX does: rows of another kind or with a skip reason are not checked, and range and set
+    checks pass a missing value (the `not_null` checks are there for those)."""
+
+    def missing(value: Any) -> bool:
+        return value is None or (isinstance(value, float) and math.isnan(value))
+
+    for check in checks:
+        if check.kind is not None and row["kind"] != check.kind:
+            continue
+        if check.skip_when is not None and not missing(row.get(check.skip_when)):
+            continue
+        value = row.get(check.column)
+        if check.test == "not_null" or missing(value):
+            if check.test == "not_null" and missing(value):
+                return False
+            continue
+        if check.test == "in_set" and value not in check.values:
+            return False
+        if check.test == "between" and not (
+            (check.min_value is None or value >= check.min_value)
+            and (check.max_value is None or value <= check.max_value)
+        ):
+            return False
+    return True
+
+
 def naive_validate(spec: dict[str, Any]) -> dict[str, Any]:
     import great_expectations as gx
     import pyarrow.parquet as pq
@@ -301,7 +331,8 @@ def naive_validate(spec: dict[str, Any]) -> dict[str, Any]:
         .add_batch_definition_whole_dataframe("trial")
     )
     suite = context.suites.add(gx.ExpectationSuite(name="trial"))
-    for check in trial_checks(params.contract, params.validate_):
+    checks = trial_checks(params.contract, params.validate_)
+    for check in checks:
         suite.add_expectation(check.expectation())
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name="trial", data=batch, suite=suite)
@@ -311,6 +342,7 @@ def naive_validate(spec: dict[str, Any]) -> dict[str, Any]:
     loop_start = time.perf_counter()
     rows: list[dict[str, Any]] = []
     gx_seconds: list[float] = []
+    plain_s = 0.0  # deciding the trials past the GX sample: not part of the extrapolated cost
     decisions: dict[str, bool] = {}
     written = 0
     out_root = Path(spec["out"])
@@ -330,13 +362,16 @@ def naive_validate(spec: dict[str, Any]) -> dict[str, Any]:
             mass = float(subjects.loc[meta["subject_id"], "mass_kg"])
             row = naive_metrics(df, meta, mass, params.validate_.acc_min_std)
             rows.append(row)
-            passed = True
             if len(gx_seconds) < spec["gx_trials"]:
                 start = time.perf_counter()
                 result = definition.run(batch_parameters={"dataframe": pd.DataFrame([row])})
                 gx_seconds.append(time.perf_counter() - start)
                 passed = bool(result.success)
                 decisions[row["trial_key"]] = passed
+            else:
+                start = time.perf_counter()
+                passed = naive_passes(row, checks)
+                plain_s += time.perf_counter() - start
             if passed:
                 df.attrs["gaitgrf"] = meta
                 df.to_parquet(out / path.name)
@@ -353,7 +388,7 @@ def naive_validate(spec: dict[str, Any]) -> dict[str, Any]:
         "gx_per_trial_s": gx_mean,
         "measured_s": setup_s + loop_s,
         # Every trial run through GX: the GX-free part of the loop plus the mean GX cost per trial.
-        "extrapolated_s": setup_s + loop_s - sum(gx_seconds) + gx_mean * n,
+        "extrapolated_s": setup_s + loop_s - plain_s - sum(gx_seconds) + gx_mean * n,
         "decisions": decisions,
     }
 
