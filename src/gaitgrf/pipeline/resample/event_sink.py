@@ -9,13 +9,13 @@ and kind) and the `EventMatch` of every trial and foot kept for the report. Here
   being filled are in memory. Why Parquet row groups and not part files: the output already is
   a Parquet file, a writer appends row groups natively (no second pass to join parts), and a
   reader sees the same columns, types and values (`pq.read_table`, pandas); a cohort that
-  fits one group (the default one: ~16,000 rows) gives the file `pq.write_table` wrote, byte
+  fits one group (the default one: ~10,000 rows) gives the file `pq.write_table` wrote, byte
   for byte.
 * `AgreementLog` keeps the counts of the agreement (reference, missed, extra per cohort and
   kind) as running sums and appends every matched timing error (float64) to a raw file per
   kind. The report's mean and 95th percentile of the absolute errors are exact: a percentile
   cannot be computed from running sums, and a streaming sketch would change the number. The
-  errors are read back once, when the report is made: 8 bytes per matched event (about 3 MB
+  errors are read back once, when the report is made: 8 bytes per matched event (about 4 MB
   at 100x the default cohort), in the order `AgreementTally` concatenated them, so every
   number of the report is the one it gave (`tests/data/test_resample_streamed.py`).
 """
