@@ -705,3 +705,28 @@ def test_check_trial_validates_an_in_memory_trial() -> None:
     assert {v.rule for v in found} == {"time_order", "missing_channel", "metadata"}
     assert all(v.file == "import:S01_walk01" and v.subject == "S01" for v in found)
     assert any(v.channel == "grf_r_x" for v in found if v.rule == "missing_channel")
+
+
+def test_refs_share_identical_channel_tables(make_cohort: MakeCohort) -> None:
+    """A scan keeps one channel table per distinct content (issue 16: the refs of 20,000
+    trials held ~20 KB of identical dicts each), each ref still seeing its file's own."""
+
+    def add_a_twin(root: Path) -> None:  # S01_walk03: S01_walk01's data and channel table
+        trials = root / c.TRIALS_DIR
+        meta = {**_stored(trials / "S01_walk01.parquet"), "trial_id": "S01_walk03"}
+        table = pq.read_table(trials / "S01_walk01.parquet")
+        table = table.replace_schema_metadata({c.TRIAL_METADATA_KEY: json.dumps(meta)})
+        pq.write_table(table, trials / "S01_walk03.parquet")
+
+    root = make_cohort(edit=add_a_twin)
+    cohort = load_cohort(root, read_trials=False)
+    tables = {t.trial_id: t.metadata["channels"] for t in cohort.trials}
+    for ref in cohort.trials:
+        assert list(tables[ref.trial_id].items()) == list(_stored(ref.path)["channels"].items())
+    assert tables["S01_walk03"] is tables["S01_walk01"]
+    assert tables["S01_walk02"] is not tables["S01_walk01"]  # declared in other units
+    assert tables["S01_walk02"] != tables["S01_walk01"]
+
+
+def _stored(path: Path) -> dict[str, Any]:
+    return json.loads(pq.read_schema(path).metadata[c.TRIAL_METADATA_KEY])

@@ -12,6 +12,7 @@ docs/data-contract.md, which is kept in step with the rules in `gaitgrf.io.check
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -42,7 +43,8 @@ class TrialRef:
     cohort_id: str
     kind: str
     path: Path
-    #: The trial's metadata document as stored (channels, units, rates, extras).
+    #: The trial's metadata document as stored (channels, units, rates, extras). Read-only:
+    #: refs of one scan with identical channel tables share one `channels` dict.
     metadata: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -225,6 +227,7 @@ def _scan_trials(
             )
         )
     files_of_trial: dict[str, list[Path]] = defaultdict(list)
+    tables: dict[str, Any] = {}  # channel tables seen in this scan, by content
     for path in paths:
         result = inspect_trial_file(path, rules, read_data=read_trials, convert=False)
         found += result.violations
@@ -236,9 +239,23 @@ def _scan_trials(
             files_of_trial[tid].append(path)
         found += _membership_violations(str(path), sid, cid, cohort_id, known_subjects)
         if tid is not None and sid is not None and cid is not None and kind is not None:
-            refs.append(TrialRef(tid, sid, cid, kind, path, meta))
+            refs.append(TrialRef(tid, sid, cid, kind, path, _shared_channels(meta, tables)))
     found += _duplicate_trials(files_of_trial)
     return refs, found
+
+
+def _shared_channels(meta: dict[str, Any], seen: dict[str, Any]) -> dict[str, Any]:
+    """`meta` with its channel table replaced by an identical one already held, if any.
+
+    The table (a dict per channel: ~20 KB for ~50 channels) is the same in most trials of a
+    cohort, and the refs stay in memory for a whole stage: 20,000 trials would otherwise hold
+    ~0.4 GB of copies (issue 16). Identical means the same JSON, channel order included.
+    """
+    table = meta.get("channels")
+    if not isinstance(table, dict):
+        return meta
+    key = json.dumps(table, default=str)
+    return {**meta, "channels": seen.setdefault(key, table)}
 
 
 def _membership_violations(

@@ -194,12 +194,25 @@ class AgreementTally:
 def summarize_matches(matches: Iterable[EventMatch]) -> dict[str, Any]:
     items = list(matches)
     errors = np.concatenate([m.errors_s for m in items]) if items else np.empty(0)
+    return summarize_errors(
+        errors,
+        reference=sum(m.reference for m in items),
+        missed=sum(m.missed for m in items),
+        extra=sum(m.extra for m in items),
+    )
+
+
+def summarize_errors(
+    errors: np.ndarray, *, reference: int, missed: int, extra: int
+) -> dict[str, Any]:
+    """The JSON-ready agreement of matches given as their counts and every matched error (s),
+    in the order matched: what a stage that does not keep `EventMatch` objects can give."""
     ms = np.abs(errors) * 1e3
     return {
-        "reference": int(sum(m.reference for m in items)),
+        "reference": int(reference),
         "matched": int(errors.size),
-        "missed": int(sum(m.missed for m in items)),
-        "extra": int(sum(m.extra for m in items)),
+        "missed": int(missed),
+        "extra": int(extra),
         "mean_abs_ms": round(float(ms.mean()), 2) if ms.size else None,
         "p95_abs_ms": round(float(np.percentile(ms, 95)), 2) if ms.size else None,
         "bias_ms": round(float(errors.mean() * 1e3), 2) if ms.size else None,

@@ -8,9 +8,10 @@ skipped. Writes
 * `<out>/<layout>.npz` (+ `.json`): one `SampleSet` per layout, written as trials complete
   (`gaitgrf.pipeline.resample.sink`), so memory does not grow with the cohort;
 * `<out>/subjects.csv`: every subject of every cohort, as read (the static features come later);
-* `<out>/events.parquet`: one row per event (cohort, subject, trial, side, kind, source, time_s);
+* `<out>/events.parquet`: one row per event (cohort, subject, trial, side, kind, source, time_s),
+  written in row groups as trials complete (`gaitgrf.pipeline.resample.event_sink`);
 * the report (JSON, DVC metrics): trials, samples per layout, and force plate vs wearable event
-  agreement per cohort and overall.
+  agreement per cohort and overall (counts as running sums, timing errors spilled to disk).
 
 The per-trial path is numpy only: no pandas, no loop over samples. The folder is built aside
 (`core.fsutil.staged_dir`) and swapped in at the end: a failed run leaves the previous output,
@@ -32,8 +33,6 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from gaitgrf.core import contract as c
 from gaitgrf.core.artifacts import EVENTS_TABLE, SUBJECTS_TABLE, set_file
@@ -46,9 +45,8 @@ from gaitgrf.io.cohort_store import sha256_file
 from gaitgrf.io.loader import Cohort, TrialRef, load_cohorts, read_trial
 from gaitgrf.io.trial_file import Trial
 from gaitgrf.physics.stream import with_physics
+from gaitgrf.pipeline.resample.event_sink import AgreementLog, EventTableWriter
 from gaitgrf.pipeline.resample.events import (
-    KINDS,
-    AgreementTally,
     Events,
     contact_mask,
     force_plate_events,
@@ -145,45 +143,34 @@ def _masses(cohorts: list[Cohort]) -> dict[tuple[str, str], float]:
     return out
 
 
-class _EventRows:
-    """Columns of events.parquet, filled per trial with numpy arrays."""
-
-    def __init__(self) -> None:
-        self.parts: list[tuple[str, str, str, str, str, str, np.ndarray]] = []
-
-    def add(self, ref: TrialRef, source: str, events: Mapping[str, Events]) -> None:
-        for side, ev in events.items():
-            for kind in KINDS:
-                times = ev.of_kind(kind)
-                if times.size:
-                    self.parts.append(
-                        (ref.cohort_id, ref.subject_id, ref.trial_id, side, kind, source, times)
-                    )
-
-    def table(self) -> pa.Table:
-        sizes = [p[6].size for p in self.parts]
-        columns: dict[str, pa.Array] = {}
-        for k, name in enumerate(("cohort_id", "subject_id", "trial_id", "side", "kind", "source")):
-            values = np.repeat(np.array([p[k] for p in self.parts], dtype=object), sizes)
-            columns[name] = pa.array(values, type=pa.string()).dictionary_encode()
-        times = np.concatenate([p[6] for p in self.parts]) if self.parts else np.empty(0)
-        columns["time_s"] = pa.array(times, type=pa.float64())
-        return pa.table(columns)
-
-
 class _Accumulator:
-    """What the stage collects over trials, in trial order: events and counts in memory (a few
-    numbers per trial), samples straight to their layout's sink (on disk)."""
+    """What the stage collects over trials, in trial order, none of it growing with the cohort
+    in memory: counts per cohort, samples straight to their layout's sink, event rows to
+    `events.parquet` and the agreement's errors to raw files (`event_sink`), all in `folder`.
+    Owns what it opened: `close` closes it all (and removes the raw files) on any outcome."""
 
-    def __init__(self, sinks: Mapping[str, LayoutSink]) -> None:
+    def __init__(self, folder: Path, sinks: Mapping[str, LayoutSink]) -> None:
         self.layouts = list(sinks)
         self.sinks = sinks
-        self.tallies: dict[str, AgreementTally] = {}
         self.counts: dict[str, dict[str, Any]] = {}
-        self.rows = _EventRows()
+        try:
+            self.agreement = AgreementLog(folder)
+            self.rows = EventTableWriter(folder / EVENTS_TABLE)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        for part in (
+            *self.sinks.values(),
+            getattr(self, "rows", None),
+            getattr(self, "agreement", None),
+        ):
+            if part is not None:
+                part.close()
 
     def start_cohort(self, cohort: Cohort) -> None:
-        self.tallies[cohort.cohort_id] = AgreementTally()
+        self.agreement.start_cohort(cohort.cohort_id)
         self.counts[cohort.cohort_id] = {
             "subjects": len(cohort.subjects),
             "trials_in": len(cohort.trials),
@@ -202,12 +189,13 @@ class _Accumulator:
         info = self.counts[ref.cohort_id]
         info["walking_trials"] += 1
         for side in c.SIDES:
-            self.tallies[ref.cohort_id].add(
-                result.plate[side], result.wearable[side], AGREEMENT_TOLERANCE_S
+            self.agreement.add(
+                ref.cohort_id, result.plate[side], result.wearable[side], AGREEMENT_TOLERANCE_S
             )
             info["plate_stances"] += int(result.plate[side].heel_strikes.size)
-        self.rows.add(ref, "plate", result.plate)
-        self.rows.add(ref, "wearable", result.wearable)
+        ids = (ref.cohort_id, ref.subject_id, ref.trial_id)
+        self.rows.add(ids, "plate", result.plate)
+        self.rows.add(ids, "wearable", result.wearable)
         for layout, block in result.blocks.items():
             self.sinks[layout].add(ref.cohort_id, ref.subject_id, ref.trial_id, block)
             info["samples"][layout] += len(block)
@@ -244,14 +232,13 @@ def resample_cohorts(
     plan = input_plan(_common_channels(walking))
     layouts = [layout for layout in LAYOUTS if layout in cfg.layouts]
     with staged_dir(out_dir) as staging:  # <out>/../.staging-<out name>
-        opened = sinks(staging, layouts, len(plan.names), _points(cfg))
+        collected = _Accumulator(staging, sinks(staging, layouts, len(plan.names), _points(cfg)))
         try:
-            collected = _collect(cohorts, cfg, plan, model, opened, progress, workers)
+            _collect(cohorts, cfg, plan, model, collected, progress, workers)
             _write_outputs(staging, cfg, model, plan, cohorts, collected)
+            report = _report(collected, layouts, plan)  # reads the agreement's raw files
         finally:
-            for sink in opened.values():
-                sink.close()
-    report = _report(collected, layouts, plan)
+            collected.close()
     report_path = Path(report_path)
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(json.dumps(report, indent=2) + "\n")
@@ -289,16 +276,15 @@ def _collect(
     cfg: ResampleConfig,
     plan: InputPlan,
     model: WearableModel,
-    layout_sinks: Mapping[str, LayoutSink],
+    collected: _Accumulator,
     progress: Progress | None,
     workers: int | None,
-) -> _Accumulator:
+) -> None:
     """Process every walking trial on `workers` threads; gather results in trial order."""
     masses = _masses(cohorts)
     total = sum(len(co.trials) for co in cohorts)
     done = 0
 
-    collected = _Accumulator(layout_sinks)
     ordered = [(co, sorted(co.trials, key=lambda r: r.trial_id)) for co in cohorts]
     todo = [r for _, refs in ordered for r in refs if r.kind == "walking"]
 
@@ -323,7 +309,6 @@ def _collect(
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)  # do not finish the other trials
             raise
-    return collected
 
 
 def _in_order(
@@ -359,7 +344,8 @@ def _write_outputs(
     cohorts: list[Cohort],
     collected: _Accumulator,
 ) -> None:
-    """One sample set per layout asked for, subjects.csv, events.parquet, into `out_dir`."""
+    """One sample set per layout asked for, subjects.csv, events.parquet's footer, into
+    `out_dir`."""
     counts = collected.counts
     provenance = {
         "stage": "resample",
@@ -378,17 +364,15 @@ def _write_outputs(
         sink.write(set_file(out_dir, layout), rates[layout], plan.names, provenance)
     subjects = pd.concat([co.subjects for co in cohorts], ignore_index=True)
     subjects.to_csv(out_dir / SUBJECTS_TABLE, index=False)
-    pq.write_table(collected.rows.table(), out_dir / EVENTS_TABLE)
+    collected.rows.close()
 
 
 def _report(collected: _Accumulator, layouts: list[str], plan: InputPlan) -> dict[str, Any]:
     """The stage's report: totals over cohorts, event agreement overall and per cohort."""
-    tallies, counts = collected.tallies, collected.counts
-    overall = AgreementTally()
-    for tally in tallies.values():
-        overall.extend(tally)
+    counts = collected.counts
+    overall, per_cohort = collected.agreement.summaries()
     for cid, info in counts.items():
-        info["event_agreement"] = tallies[cid].summary()
+        info["event_agreement"] = per_cohort[cid]
     return {
         "trials_in": sum(i["trials_in"] for i in counts.values()),
         "walking_trials": sum(i["walking_trials"] for i in counts.values()),
@@ -399,7 +383,7 @@ def _report(collected: _Accumulator, layouts: list[str], plan: InputPlan) -> dic
             k: sum(i["samples_dropped_nan"][k] for i in counts.values()) for k in layouts
         },
         "channels": len(plan.names),
-        "event_agreement": overall.summary(),
+        "event_agreement": overall,
         "agreement_tolerance_ms": AGREEMENT_TOLERANCE_S * 1e3,
         "cohorts": counts,
     }
