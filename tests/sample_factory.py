@@ -119,3 +119,18 @@ def run_mlp_study(  # type: ignore[no-untyped-def,type-arg]
         progress=progress,
     )
     return run_study(request).summary
+
+
+class StubPredictor:
+    """Stands in for a loaded bundle: returns the predictions it was built with."""
+
+    layout = "stance"
+
+    def __init__(self, architecture: str, condition: str, predicted: np.ndarray) -> None:
+        import torch
+
+        self.architecture, self.condition, self.predicted = architecture, condition, predicted
+        self.network = torch.nn.Linear(2, 3)
+
+    def predict_arrays(self, inputs: np.ndarray, static: np.ndarray) -> np.ndarray:
+        return self.predicted[: len(inputs)]

@@ -16,24 +16,9 @@ from gaitgrf.core.artifacts import SUMMARY_FILE, Artifacts
 from gaitgrf.core.config import Params, PathsConfig
 from gaitgrf.pipeline.evaluate.metrics import ModelResult, evaluate_model
 from gaitgrf.pipeline.evaluate.run import EvaluationError, write_outputs
-from tests.sample_factory import make_samples
+from tests.sample_factory import StubPredictor, make_samples
 
 SAMPLES, _ = make_samples(subjects=10, per_subject=6)
-
-
-class StubPredictor:
-    """Stands in for a loaded bundle: returns the predictions it was built with."""
-
-    layout = "stance"
-
-    def __init__(self, architecture: str, condition: str, predicted: np.ndarray) -> None:
-        import torch
-
-        self.architecture, self.condition, self.predicted = architecture, condition, predicted
-        self.network = torch.nn.Linear(2, 3)
-
-    def predict_arrays(self, inputs: np.ndarray, static: np.ndarray) -> np.ndarray:
-        return self.predicted[: len(inputs)]
 
 
 def noisy(sd: float, seed: int) -> np.ndarray:

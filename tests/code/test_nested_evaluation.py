@@ -22,25 +22,12 @@ from gaitgrf.pipeline.evaluate.nested import (
 )
 from gaitgrf.pipeline.evaluate.run import write_outputs
 from gaitgrf.pipeline.tune.nested import OOF_FILE, outer_folds, write_out_of_fold
-from tests.sample_factory import make_samples
+from tests.sample_factory import StubPredictor, make_samples
 
 SAMPLES, TABLE = make_samples(subjects=12, per_subject=4)
 CFG = TuneConfig(folds=2, test_fraction=0.25, outer_folds=3, evaluation="nested")
 #: Noise (BW) of each architecture's predictions: gru best, lstm worst.
 NOISE = {"gru": 0.02, "mlp": 0.05, "lstm": 0.1}
-
-
-class StubPredictor:
-    layout = "stance"
-
-    def __init__(self, architecture: str, condition: str, predicted: np.ndarray) -> None:
-        import torch
-
-        self.architecture, self.condition, self.predicted = architecture, condition, predicted
-        self.network = torch.nn.Linear(2, 3)
-
-    def predict_arrays(self, inputs: np.ndarray, static: np.ndarray) -> np.ndarray:
-        return self.predicted[: len(inputs)]
 
 
 def predictions(arch: str, condition: str) -> np.ndarray:

@@ -33,7 +33,7 @@ from gaitgrf.core.config import TuneConfig
 from gaitgrf.core.samples import SampleSet
 from gaitgrf.pipeline.tune.data import TuningData, check_subject_wise
 from gaitgrf.pipeline.tune.objective import StudyContext, optimize
-from gaitgrf.pipeline.tune.refit import train_best
+from gaitgrf.pipeline.tune.refit import refit_predictor, train_best
 from gaitgrf.pipeline.tune.study import (
     TrialBudget,
     TuningError,
@@ -165,8 +165,6 @@ def _outer_study(
     request: StudyRequest, fold: OuterFold, data: TuningData
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Tune, refit and predict outer fold `fold`: its record and its test samples' forces."""
-    from gaitgrf.predictor import GrfPredictor
-
     arch, cfg, log = request.arch, request.cfg, request.log
     name = outer_study_name(study_name(arch, request.condition), fold.fold)
     budget = cfg.budget_for(arch)
@@ -206,15 +204,7 @@ def _outer_study(
     best = _best(name, used)
     done = train_best(ctx, best)
     samples, idx = data.samples, data.test_index
-    predictor = GrfPredictor(
-        architecture=arch,
-        hp=done.hp,
-        condition=request.condition,
-        layout=samples.layout,
-        normaliser=done.trained.normaliser,
-        length=int(samples.inputs.shape[2]),
-        network=done.trained.network,
-    )
+    predictor = refit_predictor(ctx, done)
     predicted = predictor.predict_arrays(samples.inputs[idx], samples.static[idx])
     record = {
         "fold": fold.fold,

@@ -24,6 +24,7 @@ from gaitgrf.runtime import redact
 if TYPE_CHECKING:
     import optuna
 
+    from gaitgrf.predictor import GrfPredictor
     from gaitgrf.training.loop import Trained
 
 
@@ -96,10 +97,24 @@ def _save_bundle(
     ctx: StudyContext, best: optuna.trial.FrozenTrial, done: _Refit, bundle: Path
 ) -> None:
     """Write the `GrfPredictor` bundle, its metadata naming the study, trial and data."""
+    predictor = refit_predictor(ctx, done)
+    predictor.metadata = {
+        "study": study_name(ctx.arch, ctx.condition),
+        "best_trial": best.number,
+        "cv_val_loss": best.value,
+        "refit_epochs": done.epochs,
+        "refit_samples": int(done.index.size),
+        **{k.removeprefix("gaitgrf."): v for k, v in ctx.tags.items()},
+    }
+    predictor.save(bundle)
+
+
+def refit_predictor(ctx: StudyContext, done: _Refit) -> GrfPredictor:
+    """The refit network with its normaliser as a `GrfPredictor` (no metadata yet)."""
     from gaitgrf.predictor import GrfPredictor
 
     samples = ctx.data.samples
-    predictor = GrfPredictor(
+    return GrfPredictor(
         architecture=ctx.arch,
         hp=done.hp,
         condition=ctx.condition,
@@ -107,16 +122,7 @@ def _save_bundle(
         normaliser=done.trained.normaliser,
         length=int(samples.inputs.shape[2]),
         network=done.trained.network,
-        metadata={
-            "study": study_name(ctx.arch, ctx.condition),
-            "best_trial": best.number,
-            "cv_val_loss": best.value,
-            "refit_epochs": done.epochs,
-            "refit_samples": int(done.index.size),
-            **{k.removeprefix("gaitgrf."): v for k, v in ctx.tags.items()},
-        },
     )
-    predictor.save(bundle)
 
 
 def _log_refit_run(
