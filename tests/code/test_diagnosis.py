@@ -71,6 +71,9 @@ def test_every_shared_walking_recording_is_diagnosed(transfer_report):
     assert "c3dorg_Eb015pi.c3d\n\nnot diagnosed:" in report and "no body mass" in report
     assert f"Median over {len(listed) - 1} recording(s)" in report
     assert report.count("wearable heel strikes:") == len(listed) - 1
+    # The timing of the vertical force, per step set and as a median (serving/timing.py).
+    assert report.count("vertical timing on plates steps") == len(listed) - 1
+    assert re.search(r"Vertical timing on plates steps, median over \d+ recording", report)
 
 
 def test_the_physics_baseline_holds_on_real_recordings(transfer_report):
@@ -111,6 +114,10 @@ def test_predict_diagnose_writes_the_sources_beside_the_table(champion: Champion
     channels = GrfPredictor.load(champion.bundle_dir).channels
     assert [s["channel"] for s in saved["shifts"]] == list(channels)
     assert all(s["sd_ratio"] >= 0 for s in saved["shifts"])
+    assert [s["steps"] for s in saved["timing"]] == ["wearable", "plates"]
+    for shift in saved["timing"]:
+        assert abs(shift["late_points"]) <= 10 and shift["n_steps"] >= 1
+        assert shift["r_shifted"] >= shift["r"]
 
 
 def test_diagnose_without_a_body_mass_is_one_line(champion: Champion, tmp_path):

@@ -8,6 +8,8 @@ fully on a plate:
   (oracle events), plus the wearable heel-strike and toe-off errors in ms against the plates;
 * **physics**: the Newton baseline (`gaitgrf.physics`, no learning) on the same two step sets,
   so a model that does worse than physics alone is visible at once;
+* **timing**: how many per cent of stance the model's vertical force runs late or early
+  against the plates on each step set (`timing.py`), and the r it would have in time;
 * **inputs**: per input channel, how far the recording's steps lie from the training set the
   model was normalised on: standardised mean difference `(mean - mean_train) / sd_train` and
   SD ratio `sd / sd_train` (both over samples and time), so a channel that never looks like
@@ -50,6 +52,7 @@ from gaitgrf.serving.steps import (
     wearable_events,
     zero_grf,
 )
+from gaitgrf.serving.timing import TimingShift, timing_line, vertical_timing
 
 if TYPE_CHECKING:
     from gaitgrf.predictor import GrfPredictor
@@ -95,6 +98,7 @@ class Diagnosis:
     rows: tuple[ErrorRow, ...]
     events: tuple[EventError, ...]
     shifts: tuple[ChannelShift, ...]
+    timing: tuple[TimingShift, ...] = ()
 
     def lines(self) -> list[str]:
         """The printed report: one line per row, event kind and most shifted channel."""
@@ -113,6 +117,7 @@ class Diagnosis:
                 f"missed, {ev.extra} extra; error {ev.mean_abs_ms:.0f} ms mean abs, "
                 f"{ev.bias_ms:+.0f} ms bias"
             )
+        out += [timing_line(shift) for shift in self.timing]
         worst = sorted(self.shifts, key=lambda s: -abs(s.smd))[:SHIFT_LINES]
         out.append(
             "  input shift against training (largest |SMD|): "
@@ -152,10 +157,16 @@ def diagnose_trial(
         )
     events = wearable_events(trial, model)
     steps = {"wearable": plausible_stances(events, cfg), "plates": plate_stances(trial, cfg)}
-    rows = []
+    rows, timing = [], []
     for name, stances in steps.items():
         pred = predict_trial(predictor, trial, subject, cfg, model, stances=stances)
         rows.append(ErrorRow("model", name, pred.measured_steps, pred.metrics))
+        shift = (
+            vertical_timing(pred.measured_bw, pred.forces_bw, name)
+            if pred.measured_bw is not None
+            else None
+        )
+        timing += [shift] if shift is not None else []
     for name, stances in steps.items():
         rows.append(_physics_row(trial, events, stances, subject.mass_kg, cfg, name))
     return Diagnosis(
@@ -163,6 +174,7 @@ def diagnose_trial(
         tuple(rows),
         _event_errors(events, steps["plates"]),
         _input_shift(predictor, trial, events, steps["wearable"], cfg),
+        tuple(timing),
     )
 
 

@@ -124,6 +124,25 @@ def median_table(results: Sequence[TransferResult]) -> dict[str, dict[str, float
     return out
 
 
+def median_timing_lines(results: Sequence[TransferResult]) -> list[str]:
+    """The median vertical timing shift per step set (`timing.py`), one line each."""
+    out = []
+    for steps in ("wearable", "plates"):
+        late = [
+            s.late_percent
+            for r in results
+            if r.diagnosis is not None
+            for s in r.diagnosis.timing
+            if s.steps == steps
+        ]
+        if late:
+            out.append(
+                f"Vertical timing on {steps} steps, median over {len(late)} recording(s): "
+                f"{float(np.median(late)):+.1f} % of stance (+: the model runs late)."
+            )
+    return out
+
+
 def markdown(results: Sequence[TransferResult], title: str) -> str:
     """The report: medians over recordings, then one block per recording."""
     head = "| forces | steps | " + " | ".join(f"{t} r / rRMSE" for t in TARGETS) + " |"
@@ -135,6 +154,7 @@ def markdown(results: Sequence[TransferResult], title: str) -> str:
         source, steps = key.split("/")
         parts = [f"{cells[f'{t}_r']:.2f} / {cells[f'{t}_rrmse']:.1f}%" for t in TARGETS]
         lines.append(f"| {source} | {steps} | " + " | ".join(parts) + " |")
+    lines += ["", *median_timing_lines(results)]
     for result in results:
         lines += ["", f"## {result.recording}", ""]
         if result.diagnosis is None:
