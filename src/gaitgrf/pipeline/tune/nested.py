@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import pandas as pd
 
-from gaitgrf import models
 from gaitgrf.core.config import TuneConfig
 from gaitgrf.core.samples import SampleSet
 from gaitgrf.pipeline.tune.data import TuningData, check_subject_wise
@@ -37,11 +36,11 @@ from gaitgrf.pipeline.tune.refit import refit_predictor, train_best
 from gaitgrf.pipeline.tune.study import (
     TrialBudget,
     TuningError,
+    best_trial,
     budget_trials,
     fingerprint,
-    join_study,
+    join_with_defaults,
     open_storage,
-    space_names,
     state_counts,
     study_lock,
     study_name,
@@ -55,8 +54,6 @@ from gaitgrf.training.splits import (
 )
 
 if TYPE_CHECKING:
-    import optuna
-
     from gaitgrf.pipeline.tune.run import StudyRequest
 
 #: The out-of-fold predictions (per sample: prediction, position, subject, outer fold).
@@ -170,12 +167,7 @@ def _outer_study(
     budget = cfg.budget_for(arch)
     storage = open_storage(request.storage_url)
     with study_lock(storage, name, log):
-        study, created = join_study(
-            storage, name, cfg.seed, cfg.pruner, _fingerprint(request, fold.fold), log
-        )
-        if created:
-            names = set(space_names(arch))
-            study.enqueue_trial({k: v for k, v in models.get(arch).defaults.items() if k in names})
+        study = join_with_defaults(storage, name, arch, cfg, _fingerprint(request, fold.fold), log)
     started = time.perf_counter()
     log(
         f"{name}: {len(fold.train)} training / {len(fold.test)} test subjects, "
@@ -201,7 +193,7 @@ def _outer_study(
     )
     optimize(study, ctx, budget.timeout_s)
     used = budget_trials(study, budget.n_trials)
-    best = _best(name, used)
+    best = best_trial(name, used)
     done = train_best(ctx, best)
     samples, idx = data.samples, data.test_index
     predictor = refit_predictor(ctx, done)
@@ -218,15 +210,6 @@ def _outer_study(
         "seconds": time.perf_counter() - started,
     }
     return record, predicted
-
-
-def _best(name: str, used: Sequence[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial:
-    import optuna
-
-    complete = [t for t in used if t.state == optuna.trial.TrialState.COMPLETE]
-    if not complete:
-        raise TuningError(f"{name}: no trial completed (all pruned or failed); raise the budget")
-    return min(complete, key=lambda t: (np.inf if t.value is None else t.value, t.number))
 
 
 def run_nested(request: StudyRequest) -> dict[str, Any]:

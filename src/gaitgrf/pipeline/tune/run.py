@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from gaitgrf import models
 from gaitgrf.core.artifacts import BUNDLE_DIR, SUMMARY_FILE, Artifacts
 from gaitgrf.core.config import BudgetConfig, TuneConfig
 from gaitgrf.core.samples import SampleSet
@@ -36,12 +35,11 @@ from gaitgrf.pipeline.tune.refit import refit
 from gaitgrf.pipeline.tune.study import (
     Log,
     TrialBudget,
-    TuningError,
+    best_trial,
     budget_trials,
     fingerprint,
-    join_study,
+    join_with_defaults,
     open_storage,
-    space_names,
     state_counts,
     study_lock,
     study_name,
@@ -143,10 +141,7 @@ def _join(request: StudyRequest) -> tuple[optuna.Study, StudyContext, str]:
     # One process at a time opens the study: exactly one creates it and enqueues the
     # defaults, and all share one MLflow parent run.
     with study_lock(storage, name, log):
-        study, created = join_study(storage, name, cfg.seed, cfg.pruner, print_, log)
-        if created:
-            names = set(space_names(arch))
-            study.enqueue_trial({k: v for k, v in models.get(arch).defaults.items() if k in names})
+        study = join_with_defaults(storage, name, arch, cfg, print_, log)
         parent = _parent_run(request.tracker, name, print_, tags, budget, cfg.profile)
     if request.tracker is not None and parent is not None:  # what the study tunes on
         request.tracker.log_dataset(
@@ -219,8 +214,6 @@ def work_study(request: StudyRequest, *, wait: bool = True) -> dict[str, Any]:
 
 def run_study(request: StudyRequest) -> StudyOutcome:
     """Tune `arch` under `condition`, refit the best trial, write `out_dir` (bundle + summary)."""
-    import optuna
-
     name = study_name(request.arch, request.condition)
     started = time.perf_counter()
     study, ctx, print_ = _join(request)
@@ -228,10 +221,7 @@ def run_study(request: StudyRequest) -> StudyOutcome:
     # The budget's trials, not every stored one: a study that once ran more than n_trials
     # gives the result of n_trials (`budget_trials`).
     used = budget_trials(study, ctx.budget.n_trials)
-    complete = [t for t in used if t.state == optuna.trial.TrialState.COMPLETE]
-    if not complete:
-        raise TuningError(f"{name}: no trial completed (all pruned or failed); raise the budget")
-    best = min(complete, key=lambda t: (np.inf if t.value is None else t.value, t.number))
+    best = best_trial(name, used)
     if request.progress is not None:
         n = ctx.budget.n_trials
         request.progress(n, n, f"{name}: refitting trial {best.number} on all tuning subjects")

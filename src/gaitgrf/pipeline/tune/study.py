@@ -18,10 +18,12 @@ import inspect
 import json
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
 
 from gaitgrf import models
 from gaitgrf.core.config import BudgetConfig, PrunerConfig, TuneConfig
@@ -237,6 +239,34 @@ def join_study(
     study.set_user_attr("fingerprint", print_)
     _name_objective(study)
     return study, True
+
+
+def join_with_defaults(
+    storage: optuna.storages.BaseStorage,
+    name: str,
+    arch: str,
+    cfg: TuneConfig,
+    print_: str,
+    log: Log,
+) -> optuna.Study:
+    """`join_study`, then, when this call created the study, the architecture's defaults as
+    its first trial (every study starts from the same known point). Call it under
+    `study_lock`, as `join_study`."""
+    study, created = join_study(storage, name, cfg.seed, cfg.pruner, print_, log)
+    if created:
+        names = set(space_names(arch))
+        study.enqueue_trial({k: v for k, v in models.get(arch).defaults.items() if k in names})
+    return study
+
+
+def best_trial(name: str, used: Sequence[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial:
+    """The completed trial of `used` with the lowest value (ties: the earliest)."""
+    import optuna
+
+    complete = [t for t in used if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        raise TuningError(f"{name}: no trial completed (all pruned or failed); raise the budget")
+    return min(complete, key=lambda t: (np.inf if t.value is None else t.value, t.number))
 
 
 def _name_objective(study: optuna.Study) -> None:
