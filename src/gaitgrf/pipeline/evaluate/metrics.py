@@ -152,19 +152,46 @@ def evaluate_model(
     summary: Mapping[str, Any],
 ) -> ModelResult:
     predicted = predictor.predict_arrays(inputs, static)
-    stance = predictor.layout == "stance"
+    return scored_result(
+        summary,
+        predictor.architecture,
+        predictor.condition,
+        float(summary.get("cv_val_loss") or np.nan),
+        targets,
+        predicted,
+        groups,
+        stance=predictor.layout == "stance",
+        profile=compute_profile(predictor, inputs, static),
+    )
+
+
+def scored_result(
+    summary: Mapping[str, Any],
+    architecture: str,
+    condition: str,
+    cv_val_loss: float,
+    measured: np.ndarray,
+    predicted: np.ndarray,
+    groups: np.ndarray,
+    *,
+    stance: bool,
+    profile: dict[str, Any] | None = None,
+) -> ModelResult:
+    """Every metric of `predicted` against `measured`: pooled, per subject, per cohort, and
+    whether it diverged. The hold-out (`evaluate_model`) and nested CV's out-of-fold
+    predictions (`nested.py`) are scored by this one function."""
     return ModelResult(
         study=str(summary["study"]),
-        architecture=predictor.architecture,
-        condition=predictor.condition,
-        cv_val_loss=float(summary.get("cv_val_loss") or np.nan),
-        pooled=sample_metrics(targets, predicted, stance=stance),
-        subjects=per_subject(groups, targets, predicted, stance=stance),
-        profile=compute_profile(predictor, inputs, static),
+        architecture=architecture,
+        condition=condition,
+        cv_val_loss=cv_val_loss,
+        pooled=sample_metrics(measured, predicted, stance=stance),
+        subjects=per_subject(groups, measured, predicted, stance=stance),
+        profile=profile or {},
         predicted=predicted,
-        measured=targets,
+        measured=measured,
         groups=groups,
         summary=dict(summary),
-        cohorts=per_cohort(groups, targets, predicted, stance=stance),
-        diverged=divergence(targets, predicted),
+        cohorts=per_cohort(groups, measured, predicted, stance=stance),
+        diverged=divergence(measured, predicted),
     )

@@ -24,15 +24,9 @@ from gaitgrf.core.config import TuneConfig
 from gaitgrf.core.errors import GaitGrfError
 from gaitgrf.core.samples import SampleSet
 from gaitgrf.pipeline.evaluate.cd_plot import plot_critical_difference
-from gaitgrf.pipeline.evaluate.divergence import converged, divergence
+from gaitgrf.pipeline.evaluate.divergence import converged
 from gaitgrf.pipeline.evaluate.headline import DIGITS
-from gaitgrf.pipeline.evaluate.metrics import (
-    PRIMARY,
-    ModelResult,
-    per_cohort,
-    per_subject,
-    sample_metrics,
-)
+from gaitgrf.pipeline.evaluate.metrics import PRIMARY, ModelResult, scored_result
 from gaitgrf.pipeline.evaluate.report import effect_lines, fmt, friedman_lines
 from gaitgrf.pipeline.evaluate.stats import feature_effects, friedman_by_condition
 from gaitgrf.pipeline.tune.nested import NESTED_FILE, OOF_FILE, outer_folds
@@ -96,23 +90,16 @@ def _scored(
             f"{folder / OOF_FILE}: its outer folds or samples differ from the current ones "
             "(data, seed or tune.outer_folds changed since tuning); re-run the tune stage"
         )
-    measured = samples.targets[positions]
-    stance = cfg.layout == "stance"
     losses = [f["cv_val_loss"] for f in record["folds"] if f["cv_val_loss"] is not None]
-    return ModelResult(
-        study=str(summary["study"]),
-        architecture=str(summary["architecture"]),
-        condition=str(summary["condition"]),
-        cv_val_loss=float(np.mean(losses)) if losses else float("nan"),
-        pooled=sample_metrics(measured, predicted, stance=stance),
-        subjects=per_subject(groups, measured, predicted, stance=stance),
-        profile={},
-        predicted=predicted,
-        measured=measured,
-        groups=groups,
-        summary={**summary, "outer_folds": record["outer_folds"]},
-        cohorts=per_cohort(groups, measured, predicted, stance=stance),
-        diverged=divergence(measured, predicted),
+    return scored_result(
+        {**summary, "outer_folds": record["outer_folds"]},
+        str(summary["architecture"]),
+        str(summary["condition"]),
+        float(np.mean(losses)) if losses else float("nan"),
+        samples.targets[positions],
+        predicted,
+        groups,
+        stance=cfg.layout == "stance",
     )
 
 
