@@ -44,9 +44,10 @@ _RAW: Final[dict[str, np.dtype[Any]]] = {
 #: Id arrays and their place in a trial's entry (cohort, subject, trial, samples): one line
 #: per trial in the ids part file, repeated per sample when written.
 _IDS: Final = {"cohort_id": 0, "subject_id": 1, "trial_id": 2}
-#: Bytes copied per block from a raw file into the `.npz`; trials per block of ids.
+#: Bytes copied per block from a raw file into the `.npz`; trials per block of ids (a block of
+#: repeated ids grows with the trials up to this cap, so the cap is kept small).
 _BLOCK_BYTES = 16 << 20
-_IDS_PER_BLOCK = 4096
+_IDS_PER_BLOCK = 256
 
 
 class LayoutSink:
