@@ -128,8 +128,12 @@ class LayoutSink:
             "static": (n, 0),
             **{name: (n,) for name in (*_IDS, "side", "start_s", "duration_s")},
         }
+        # one buffer for every member: `write_npz` has written a block before it asks for the
+        # next, and a fresh `bytes` per block (or a buffer per member) left two or three 16 MB
+        # blocks in memory at once
+        buffer = memoryview(bytearray(_BLOCK_BYTES))
         members = [
-            MemberSource(name, self._dtype(name), shapes[name], self._chunks(name))
+            MemberSource(name, self._dtype(name), shapes[name], self._chunks(name, buffer))
             for name in ARRAYS
         ]
         write_npz(path, members)
@@ -155,12 +159,13 @@ class LayoutSink:
             return np.dtype(np.float32)
         return np.dtype(f"<U{max(1, self._widths[name])}")  # as np.array over the ids gives
 
-    def _chunks(self, name: str) -> Iterator[Any]:
-        """The bytes of array `name` in blocks: read from its raw file, or repeated ids."""
+    def _chunks(self, name: str, buffer: memoryview) -> Iterator[Any]:
+        """The bytes of array `name` in blocks: read from its raw file into `buffer` (each block
+        is valid until the next is asked for), or repeated ids."""
         if name in _RAW:
-            with self._paths[name].open("rb") as fh:
-                while block := fh.read(_BLOCK_BYTES):
-                    yield block
+            with self._paths[name].open("rb", buffering=0) as fh:
+                while got := fh.readinto(buffer):
+                    yield buffer[:got]
         elif name in _IDS:
             column, dtype = _IDS[name], self._dtype(name)
             with self._ids_path.open(encoding="utf-8") as fh:
