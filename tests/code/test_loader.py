@@ -167,7 +167,7 @@ def test_valid_cohort_loads_converts_units_and_keeps_unknowns(make_cohort: MakeC
 
     # S01_walk02 is declared in g / rad / kN / mm and comes back in m/s^2 / deg / N / m.
     ref = next(t for t in cohort.trials if t.trial_id == "S01_walk02")
-    declared = ref.metadata["channels"]
+    declared = ref.read_metadata()["channels"]
     assert declared["grf_l_z"]["unit"] == "kN" and declared["acc_pelvis_z"]["unit"] == "g"
     assert declared["angle_knee_l_flex"]["unit"] == "rad" and declared["cop_l_x"]["unit"] == "mm"
     lab = read_trial(ref)
@@ -707,9 +707,10 @@ def test_check_trial_validates_an_in_memory_trial() -> None:
     assert any(v.channel == "grf_r_x" for v in found if v.rule == "missing_channel")
 
 
-def test_refs_share_identical_channel_tables(make_cohort: MakeCohort) -> None:
-    """A scan keeps one channel table per distinct content (issue 16: the refs of 20,000
-    trials held ~20 KB of identical dicts each), each ref still seeing its file's own."""
+def test_refs_hold_ids_and_channel_names_not_metadata(make_cohort: MakeCohort) -> None:
+    """A ref keeps its ids, path and channel names, the names shared between refs that declare
+    the same ones, and reads its metadata from the file when asked (issue 16: the refs of
+    20,000 trials held ~30 KB of decoded metadata each for a whole stage)."""
 
     def add_a_twin(root: Path) -> None:  # S01_walk03: S01_walk01's data and channel table
         trials = root / c.TRIALS_DIR
@@ -720,12 +721,27 @@ def test_refs_share_identical_channel_tables(make_cohort: MakeCohort) -> None:
 
     root = make_cohort(edit=add_a_twin)
     cohort = load_cohort(root, read_trials=False)
-    tables = {t.trial_id: t.metadata["channels"] for t in cohort.trials}
+    refs = {t.trial_id: t for t in cohort.trials}
     for ref in cohort.trials:
-        assert list(tables[ref.trial_id].items()) == list(_stored(ref.path)["channels"].items())
-    assert tables["S01_walk03"] is tables["S01_walk01"]
-    assert tables["S01_walk02"] is not tables["S01_walk01"]  # declared in other units
-    assert tables["S01_walk02"] != tables["S01_walk01"]
+        stored = _stored(ref.path)
+        assert ref.read_metadata() == stored  # the document as stored, channel order included
+        assert list(ref.read_metadata()["channels"]) == list(stored["channels"])
+        assert ref.channels == frozenset(stored["channels"])
+        assert not hasattr(ref, "__dict__")  # nothing else can be attached to a ref
+    assert refs["S01_walk03"].channels is refs["S01_walk01"].channels
+    assert refs["S01_walk02"].channels == refs["S01_walk01"].channels  # other units, same names
+    assert refs["S01_walk02"].subject_id is refs["S01_walk01"].subject_id  # interned
+
+
+def test_read_metadata_of_a_file_gone_names_it(make_cohort: MakeCohort) -> None:
+    """A trial file removed after the scan: one ContractError naming the file, not a traceback."""
+    cohort = load_cohort(make_cohort(), read_trials=False)
+    ref = cohort.trials[0]
+    ref.path.unlink()
+    with pytest.raises(ContractError) as info:
+        ref.read_metadata()
+    assert [v.rule for v in info.value.violations] == ["file_missing"]
+    assert info.value.violations[0].file == str(ref.path)
 
 
 def _stored(path: Path) -> dict[str, Any]:

@@ -196,7 +196,8 @@ def test_validated_cohort_follows_the_contract(run, raw: Path) -> None:
     assert source["kind"] == "validated" and source["raw_cohort"] == CONFIG.cohort_id
     assert source["raw_manifest_sha256"] == sha256_file(raw / CONFIG.cohort_id / c.MANIFEST_FILE)
     assert source["quarantined"] == []
-    units = {ch["unit"] for ref in cohort.trials for ch in ref.metadata["channels"].values()}
+    tables = [ref.read_metadata()["channels"] for ref in cohort.trials]
+    units = {ch["unit"] for table in tables for ch in table.values()}
     assert units <= {"m/s^2", "deg", "N", "m"}
     walk = next(r for r in cohort.trials if r.kind == "walking")
     assert "synthetic" in read_trial(walk).extra  # extras travel with the trial

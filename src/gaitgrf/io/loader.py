@@ -12,8 +12,8 @@ docs/data-contract.md, which is kept in step with the rules in `gaitgrf.io.check
 
 from __future__ import annotations
 
-import json
 import math
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,18 +34,32 @@ _DEFAULT_RULES = ContractConfig()
 
 
 # --- public types ----------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TrialRef:
-    """A trial found in a cohort, not yet read: ids from its metadata and where it lies."""
+    """A trial found in a cohort, not yet read: ids from its metadata and where it lies.
+
+    A ref holds its ids, its path and the names of its declared channels, nothing else: a
+    stage keeps the refs of every trial for its whole run, so what a ref holds is what memory
+    grows by per trial (issue 16). The metadata document itself stays in the file and is read
+    when asked for (`read_metadata`), as `read_trial` reads it again with the data.
+    """
 
     trial_id: str
     subject_id: str
     cohort_id: str
     kind: str
     path: Path
-    #: The trial's metadata document as stored (channels, units, rates, extras). Read-only:
-    #: refs of one scan with identical channel tables share one `channels` dict.
-    metadata: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: The channel names its metadata declares (the keys of its channel table). Refs of one
+    #: scan that declare the same names share one frozenset.
+    channels: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+
+    def read_metadata(self) -> dict[str, Any]:
+        """The trial's metadata document as stored (channels, units, rates, extras), read from
+        its file's Parquet footer now; raises ContractError if there is none to read."""
+        result = inspect_trial_file(self.path, _DEFAULT_RULES, read_data=False, convert=False)
+        if result.metadata is None:
+            raise ContractError(result.violations, context=f"trial {self.path}")
+        return result.metadata
 
 
 @dataclass(frozen=True, eq=False)
@@ -227,7 +241,7 @@ def _scan_trials(
             )
         )
     files_of_trial: dict[str, list[Path]] = defaultdict(list)
-    tables: dict[str, Any] = {}  # channel tables seen in this scan, by content
+    names_seen: dict[frozenset[str], frozenset[str]] = {}  # channel name sets, by content
     for path in paths:
         result = inspect_trial_file(path, rules, read_data=read_trials, convert=False)
         found += result.violations
@@ -239,23 +253,38 @@ def _scan_trials(
             files_of_trial[tid].append(path)
         found += _membership_violations(str(path), sid, cid, cohort_id, known_subjects)
         if tid is not None and sid is not None and cid is not None and kind is not None:
-            refs.append(TrialRef(tid, sid, cid, kind, path, _shared_channels(meta, tables)))
+            refs.append(_ref(tid, sid, cid, kind, path, meta, names_seen))
     found += _duplicate_trials(files_of_trial)
     return refs, found
 
 
-def _shared_channels(meta: dict[str, Any], seen: dict[str, Any]) -> dict[str, Any]:
-    """`meta` with its channel table replaced by an identical one already held, if any.
+def _ref(
+    tid: str,
+    sid: str,
+    cid: str,
+    kind: str,
+    path: Path,
+    meta: dict[str, Any],
+    seen: dict[frozenset[str], frozenset[str]],
+) -> TrialRef:
+    """The ref of one trial: its ids and path, and its channel names shared with the refs
+    before it that declare the same ones; the decoded metadata is let go.
 
-    The table (a dict per channel: ~20 KB for ~50 channels) is the same in most trials of a
-    cohort, and the refs stay in memory for a whole stage: 20,000 trials would otherwise hold
-    ~0.4 GB of copies (issue 16). Identical means the same JSON, channel order included.
+    Refs stay in memory for a whole stage: each holding its decoded metadata (~11 KB, and
+    ~20 KB more for its channel table) made a stage's memory grow with the cohort (issue 16).
+    The ids that repeat (subject, cohort, kind) are interned: one string per value, not per
+    trial.
     """
     table = meta.get("channels")
-    if not isinstance(table, dict):
-        return meta
-    key = json.dumps(table, default=str)
-    return {**meta, "channels": seen.setdefault(key, table)}
+    names = frozenset(table) if isinstance(table, dict) else frozenset()
+    return TrialRef(
+        tid,
+        sys.intern(sid),
+        sys.intern(cid),
+        sys.intern(kind),
+        path,
+        seen.setdefault(names, names),
+    )
 
 
 def _membership_violations(

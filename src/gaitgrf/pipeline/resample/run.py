@@ -130,7 +130,7 @@ def process_trial(
 
 # --- the stage ---------------------------------------------------------------------------------
 def _common_channels(refs: list[TrialRef]) -> set[str]:
-    sets = [set(ref.metadata.get("channels", {})) for ref in refs]
+    sets = [set(ref.channels) for ref in refs]
     return set.intersection(*sets) if sets else set()
 
 
