@@ -37,6 +37,8 @@ class WearableModel:
     impact_highpass_hz: float = 15.0
     #: Low-pass of the shank axial acceleration used for toe off (Hz).
     swing_lowpass_hz: float = 8.0
+    #: Low-pass of the shank anterior-posterior acceleration whose trough anchors each stride (Hz).
+    tilt_lowpass_hz: float = 3.0
     #: Impact peak minus heel strike (s).
     hs_delay_s: float = 0.0087
     #: Swing minimum of the shank axial acceleration minus toe off: a + b * stride time (s).
@@ -48,6 +50,8 @@ class WearableModel:
     min_peak_fraction: float = 0.3
     #: Heel-strike search window after each swing minimum, as fractions of the stride time.
     landing_window: tuple[float, float] = (0.08, 0.5)
+    #: Where the axial swing dip is looked for around each anterior-posterior trough (strides).
+    dip_window: tuple[float, float] = (-0.2, 0.05)
 
 
 DEFAULT_WEARABLE_MODEL: Final = WearableModel()
@@ -116,12 +120,16 @@ def _detect(
     legs = [s for s in sides if shank[s] is not None]
     if not legs or t.size < 10:
         return out
-    # Axial (z) channels only: shanks first, then the feet that have a sensor.
+    # Axial (z) channels: shanks first, then the feet that have a sensor; then the shanks'
+    # anterior-posterior (x) channels where there are any.
     feet = {s: _column(acc, c.acc_channel(f"foot_{s}", "z")) for s in legs}
-    cols = [i for i in [*(shank[s] for s in legs), *(feet[s] for s in legs)] if i is not None]
-    raw, _ = bridge_gaps(acc.data[:, cols], fs, None)
+    ap = {s: _column(acc, c.acc_channel(f"shank_{s}", "x")) for s in legs}
+    axial = [i for i in [*(shank[s] for s in legs), *(feet[s] for s in legs)] if i is not None]
+    ap_legs = [s for s in legs if ap[s] is not None]
+    raw, _ = bridge_gaps(acc.data[:, axial + [ap[s] for s in ap_legs]], fs, None)
     swing = lowpass(raw[:, : len(legs)], fs, model.swing_lowpass_hz, 2, max_gap_s=None)
-    impact = highpass(raw, fs, model.impact_highpass_hz)
+    tilt = lowpass(raw[:, len(axial) :], fs, model.tilt_lowpass_hz, 2, max_gap_s=None)
+    impact = highpass(raw[:, : len(axial)], fs, model.impact_highpass_hz)
     scale = np.std(impact, axis=0)
     impact /= np.where(scale > 0, scale, 1.0)
     foot_at = len(legs)
@@ -130,45 +138,76 @@ def _detect(
         if feet[s] is not None:
             parts.append(foot_at)
             foot_at += 1
-        if np.isfinite(raw[:, parts]).all():
-            out[s] = _detect_leg(t, fs, swing[:, k], impact[:, parts].sum(axis=1), model)
+        if not np.isfinite(raw[:, parts]).all():
+            continue
+        leg_tilt = tilt[:, ap_legs.index(s)] if s in ap_legs else None
+        if leg_tilt is not None and not np.isfinite(leg_tilt).all():
+            leg_tilt = None
+        out[s] = _detect_leg(t, fs, swing[:, k], leg_tilt, impact[:, parts].sum(axis=1), model)
     return out
 
 
-def _detect_leg(
-    t: np.ndarray, fs: float, swing: np.ndarray, impact: np.ndarray, model: WearableModel
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # Anchor: the swing minimum of the shank axial acceleration, one per stride.
-    period = stride_period(swing, fs, *model.stride_range_s)
-    if period is None:
-        return _NONE
-    minima, props = find_peaks(-swing, distance=max(1, int(0.6 * period * fs)), prominence=0.0)
+def _troughs(x: np.ndarray, t: np.ndarray, fs: float, period: float, model: WearableModel):
+    """Times of the minima of `x`, one per stride (the deepest within 0.6 of a period), less
+    those shallower than `min_peak_fraction` of the median, sub-sample refined."""
+    minima, props = find_peaks(-x, distance=max(1, int(0.6 * period * fs)), prominence=0.0)
     if minima.size == 0:
-        return _NONE
+        return np.empty(0)
     prominence = props["prominences"]
     minima = minima[prominence >= model.min_peak_fraction * np.median(prominence)]
     minima = minima[(minima > 0) & (minima < t.size - 1)]
-    if minima.size == 0:
-        return _NONE
-    t_min = t[minima] + _parabolic(swing, minima) / fs
+    return t[minima] + _parabolic(x, minima) / fs
+
+
+def _strides(anchors: np.ndarray, period: float) -> np.ndarray:
+    """The stride each anchor belongs to: the gap to the previous anchor, else to the next,
+    else the trial's period; gaps more than 30 % off the period (a missed swing) are not
+    trusted."""
     with np.errstate(invalid="ignore"):
-        gap = np.diff(t_min, prepend=np.nan)
-        ahead = np.diff(t_min, append=np.nan)
-    # The stride a swing belongs to: the gap to the previous swing, else to the next, else the
-    # trial's period; gaps more than 30 % off the period (a missed swing) are not trusted.
-    stride = np.full(t_min.size, period)
+        gap = np.diff(anchors, prepend=np.nan)
+        ahead = np.diff(anchors, append=np.nan)
+    stride = np.full(anchors.size, period)
     for cand in (ahead, gap):
         with np.errstate(invalid="ignore"):
             ok = np.abs(cand / period - 1.0) < 0.3
         stride = np.where(ok, cand, stride)
+    return stride
 
-    # Toe off: the swing minimum minus its calibrated delay.
-    toe = t_min - (model.to_delay_s + model.to_delay_per_stride * stride)
 
-    # Heel strike: the impact transient along the segments' long axis (z), in the window after
-    # the swing minimum where the foot lands (which excludes the toe-off region before it).
-    # The swing before the first readable one may lie before the trial: its landing still can.
-    anchors = np.concatenate(([t_min[0] - stride[0]], t_min))
+def _swing_dips(
+    t: np.ndarray,
+    fs: float,
+    swing: np.ndarray,
+    anchors: np.ndarray,
+    stride: np.ndarray,
+    model: WearableModel,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per anchor, the deepest local minimum of the axial `swing` signal within `dip_window`
+    of it (times, and a mask of the anchors that have one)."""
+    minima, _ = find_peaks(-swing)
+    lo, hi = model.dip_window
+    times = np.full(anchors.size, np.nan)
+    for j, (a, s) in enumerate(zip(anchors, stride, strict=True)):
+        inside = minima[(t[minima] >= a + lo * s) & (t[minima] <= a + hi * s)]
+        if inside.size:
+            i = inside[np.argmin(swing[inside])]
+            times[j] = t[i] + float(_parabolic(swing, np.array([i]))[0]) / fs
+    return times, np.isfinite(times)
+
+
+def _landings(
+    t: np.ndarray,
+    fs: float,
+    impact: np.ndarray,
+    anchors: np.ndarray,
+    stride: np.ndarray,
+    model: WearableModel,
+) -> np.ndarray:
+    """Heel strikes: the impact transient along the segments' long axis (z), in the window
+    after each swing anchor where the foot lands (which excludes the toe-off region before
+    it). The swing before the first readable one may lie before the trial: its landing still
+    can."""
+    anchors = np.concatenate(([anchors[0] - stride[0]], anchors))
     strides = np.concatenate(([stride[0]], stride))
     early, late = model.landing_window
     lo = np.searchsorted(t, anchors + early * strides)
@@ -181,14 +220,68 @@ def _detect_leg(
         i = int(a) + int(np.argmax(impact[a:b]))
         if i not in (a, b - 1):
             peaks.append(i)
-    if peaks:
-        idx = np.array(peaks)
-        idx = idx[impact[idx] >= model.min_peak_fraction * np.median(impact[idx])]
-        hs = t[idx] + _parabolic(impact, idx) / fs - model.hs_delay_s
-    else:
-        hs = np.empty(0)
+    if not peaks:
+        return np.empty(0)
+    idx = np.array(peaks)
+    idx = idx[impact[idx] >= model.min_peak_fraction * np.median(impact[idx])]
+    return t[idx] + _parabolic(impact, idx) / fs - model.hs_delay_s
+
+
+def _agree(
+    dips: np.ndarray, troughs: np.ndarray, stride: np.ndarray, model: WearableModel
+) -> float:
+    """Share of the axial swing dips that lie in the swing an AP trough marks (`dip_window`)."""
+    if dips.size == 0 or troughs.size == 0:
+        return 0.0
+    k = np.clip(np.searchsorted(troughs, dips), 0, troughs.size - 1)
+    lo, hi = model.dip_window
+    hit = np.zeros(dips.size, dtype=bool)
+    for j in (k - 1, k):
+        j = np.clip(j, 0, troughs.size - 1)
+        d = (dips - troughs[j]) / stride[j]
+        hit |= (d >= lo) & (d <= hi)
+    return float(hit.mean())
+
+
+def _detect_leg(
+    t: np.ndarray,
+    fs: float,
+    swing: np.ndarray,
+    tilt: np.ndarray | None,
+    impact: np.ndarray,
+    model: WearableModel,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # Anchor, one per stride: the axial swing dip (the shank swings through fastest just after
+    # toe off). A stiff knee flattens that dip below a stance one; the trough of the shank's
+    # anterior-posterior acceleration (the shank tilted furthest back, which needs no knee
+    # flexion) tells: when most axial dips fall outside the swing the AP troughs mark, the
+    # strides are anchored on the AP troughs instead.
+    period = stride_period(swing, fs, *model.stride_range_s)
+    if period is None:
+        return _NONE
+    dips = _troughs(swing, t, fs, period, model)
+    if dips.size == 0:
+        return _NONE
+    anchors = dips
+    if tilt is not None:
+        tilt_period = stride_period(tilt, fs, *model.stride_range_s) or period
+        troughs = _troughs(tilt, t, fs, tilt_period, model)
+        if troughs.size and _agree(dips, troughs, _strides(troughs, tilt_period), model) < 0.5:
+            anchors = troughs
+            stride = _strides(troughs, tilt_period)
+            # The AP trough comes later in the swing than the axial dip and may fall after
+            # the recording's end while the dip does not: one stride is extrapolated each end.
+            ext = np.concatenate(([anchors[0] - stride[0]], anchors, [anchors[-1] + stride[-1]]))
+            ext_stride = np.concatenate(([stride[0]], stride, [stride[-1]]))
+            found, ok = _swing_dips(t, fs, swing, ext, ext_stride, model)
+            dips = found[ok]
+    stride = _strides(anchors, period)
+    dip_stride = _strides(dips, period)
+    # Toe off: the axial swing dip minus its calibrated delay.
+    toe = dips - (model.to_delay_s + model.to_delay_per_stride * dip_stride)
+    hs = _landings(t, fs, impact, anchors, stride, model)
     keep = (toe >= t[0]) & (toe <= t[-1])
-    return hs, toe[keep], stride[keep]
+    return hs, toe[keep], dip_stride[keep]
 
 
 def calibrate_wearable_model(
