@@ -97,9 +97,9 @@ def test_stances_cut_by_the_recording_are_kept():
 
 @pytest.fixture(scope="module")
 def synthetic_stances():
-    # No stiff-knee walkers: the split runs on wearable events, and the detector misses a stiff
-    # knee's heel strikes (tests/code/test_events.py, the xfail test). This test bounds the
-    # physics, not the detector.
+    # No stiff-knee walkers: the split runs on wearable events, and the detector still misses
+    # some of a stiff knee's heel strikes (docs/synthetic-cohort.md, section 10). This test
+    # bounds the physics, not the detector.
     cfg = SynthConfig(variation=VariationConfig(stiff_knee_fraction=0.0))
     blocks = []
     for index in range(3):

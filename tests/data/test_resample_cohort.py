@@ -25,7 +25,8 @@ from gaitgrf.pipeline.resample.run import ResampleError, resample_cohorts
 from stages import resample as stage
 
 # No stiff-knee walkers: the report's wearable-vs-plate agreement is asserted below, and the
-# wearable detector misses a stiff knee's heel strikes (xfail test in tests/code/test_events.py).
+# wearable detector still misses some of a stiff knee's heel strikes (docs/synthetic-cohort.md,
+# section 10).
 CONFIG = SynthConfig(
     cohort_id="t",
     subjects=4,
