@@ -147,7 +147,9 @@ def _detect(
     return out
 
 
-def _troughs(x: np.ndarray, t: np.ndarray, fs: float, period: float, model: WearableModel):
+def _troughs(
+    x: np.ndarray, t: np.ndarray, fs: float, period: float, model: WearableModel
+) -> np.ndarray:
     """Times of the minima of `x`, one per stride (the deepest within 0.6 of a period), less
     those shallower than `min_peak_fraction` of the median, sub-sample refined."""
     minima, props = find_peaks(-x, distance=max(1, int(0.6 * period * fs)), prominence=0.0)
