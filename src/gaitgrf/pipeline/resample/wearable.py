@@ -268,13 +268,15 @@ def _detect_leg(
     if tilt is not None:
         tilt_period = stride_period(tilt, fs, *model.stride_range_s) or period
         troughs = _troughs(tilt, t, fs, tilt_period, model)
-        if troughs.size and _agree(dips, troughs, _strides(troughs, tilt_period), model) < 0.5:
+        tilt_stride = _strides(troughs, tilt_period)
+        if troughs.size and _agree(dips, troughs, tilt_stride, model) < 0.5:
             anchors = troughs
-            stride = _strides(troughs, tilt_period)
             # The AP trough comes later in the swing than the axial dip and may fall after
             # the recording's end while the dip does not: one stride is extrapolated each end.
-            ext = np.concatenate(([anchors[0] - stride[0]], anchors, [anchors[-1] + stride[-1]]))
-            ext_stride = np.concatenate(([stride[0]], stride, [stride[-1]]))
+            ext = np.concatenate(
+                ([anchors[0] - tilt_stride[0]], anchors, [anchors[-1] + tilt_stride[-1]])
+            )
+            ext_stride = np.concatenate(([tilt_stride[0]], tilt_stride, [tilt_stride[-1]]))
             found, ok = _swing_dips(t, fs, swing, ext, ext_stride, model)
             dips = found[ok]
     stride = _strides(anchors, period)
