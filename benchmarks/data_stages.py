@@ -82,6 +82,15 @@ STATIC_NAMES = {
 }
 
 
+BASELINE_VALIDATE_KEYS = (
+    "gx_trials",
+    "gx_setup_s",
+    "gx_per_trial_s",
+    "measured_s",
+    "extrapolated_s",
+)
+
+
 # --- helpers -----------------------------------------------------------------------------------
 def peak_rss_mb() -> float:
     """Peak resident set size of this process so far, MB: VmHWM of /proc/self/status.
@@ -970,21 +979,60 @@ def compare_sets(real: Path, naive: Path, keys: tuple[str, ...]) -> dict[str, An
 
 # --- report ------------------------------------------------------------------------------------
 def stage_row(
-    name: str, trials: int, real_s: float, real: dict[str, Any], base_s: float, base: dict[str, Any]
+    name: str,
+    trials: int,
+    real_s: float,
+    real: dict[str, Any],
+    base_s: float | None,
+    base: dict[str, Any] | None,
 ) -> dict[str, Any]:
+    """A table row; the baseline's cells are None when it did not run (`--no-baseline`)."""
     return {
         "stage": name,
         "trials": trials,
         "real_s": real_s,
         "real_trials_per_s": trials / real_s,
         "baseline_s": base_s,
-        "baseline_trials_per_s": trials / base_s,
-        "speedup": base_s / real_s,
+        "baseline_trials_per_s": trials / base_s if base_s else None,
+        "speedup": base_s / real_s if base_s else None,
         "real_peak_rss_mb": real["peak_rss_mb"],
         "real_stage_mb": real["working_mb"],
-        "baseline_peak_rss_mb": base["peak_rss_mb"],
-        "baseline_stage_mb": base["working_mb"],
+        "baseline_peak_rss_mb": base["peak_rss_mb"] if base else None,
+        "baseline_stage_mb": base["working_mb"] if base else None,
     }
+
+
+def report_rows(trials: int, r: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per library stage, with its baseline where one ran (`b` is empty otherwise)."""
+    rv, nv = r["validate"], b.get("validate")
+    rows = [
+        stage_row(
+            "validate (incl. GX import)",
+            trials,
+            rv["stage_s"] + rv["gx_import_s"],
+            rv,
+            nv["extrapolated_s"] + nv["gx_import_s"] if nv else None,
+            nv,
+        ),
+        stage_row(
+            "validate (GX imported)",
+            trials,
+            rv["stage_s"],
+            rv,
+            nv["extrapolated_s"] if nv else None,
+            nv,
+        ),
+    ]
+    for name, key, base_key in (
+        ("resample", "resample", "resample"),
+        ("resample (1 worker)", "resample_w1", "resample"),
+        ("fuse", "fuse", "fuse"),
+    ):
+        if key in r:
+            base = b.get(base_key)
+            base_s = base["stage_s"] if base else None
+            rows.append(stage_row(name, trials, r[key]["stage_s"], r[key], base_s, base))
+    return rows
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
@@ -1009,9 +1057,119 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     )
     print("-" * (sum(widths) + len(widths) - 1))
     for row in rows:
-        cells = [format(row[key], fmt) for _, key, fmt in columns]
-        cells[5] = cells[5].strip().rjust(widths[5] - 1) + "x"
+        cells = [
+            format(row[key], fmt) if row[key] is not None else "-".rjust(w)
+            for (_, key, fmt), w in zip(columns, widths, strict=True)
+        ]
+        if row["speedup"] is not None:
+            cells[5] = cells[5].strip().rjust(widths[5] - 1) + "x"
         print(" ".join(cells))
+
+
+def library_and_baseline(
+    args: argparse.Namespace,
+    tmp: Path,
+    real: dict[str, str],
+    naive: dict[str, str],
+    r: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The baseline's validate, the library's resample (default workers and one) and fuse, and
+    the baseline's resample and fuse, each checked against the library's output.
+
+    Fills `r` with the library's children and returns the baseline's children and the checks;
+    the library's validate (already in `r`) is the first step of both modes, in `main`.
+    """
+    b: dict[str, Any] = {}
+    b["validate"] = run_child(
+        "naive_validate",
+        {
+            "raw": str(tmp / "raw"),
+            "out": naive["val"],
+            "metrics": str(Path(naive["report"]) / "metrics.csv"),
+            "gx_trials": args.baseline_trials,
+        },
+        tmp,
+    )
+    checks = {
+        "validate": check_validate(
+            Path(real["report"]) / "trial_metrics.csv",
+            Path(naive["report"]) / "metrics.csv",
+            b["validate"]["decisions"],
+        )
+    }
+    r["resample"] = run_child(
+        "resample",
+        {"validated": real["val"], "out": real["res"], "report": real["report"] + "/ev.json"},
+        tmp,
+    )
+    r["resample_w1"] = run_child(
+        "resample",
+        {
+            "validated": real["val"],
+            "out": str(tmp / "res-w1"),
+            "report": real["report"] + "/ev1.json",
+            "workers": 1,
+        },
+        tmp,
+    )
+    shutil.rmtree(tmp / "res-w1")
+    b["resample"] = run_child(
+        "naive_resample",
+        {
+            "validated": naive["val"],
+            "out": naive["res"],
+            "report": naive["report"] + "/ev.json",
+        },
+        tmp,
+    )
+    shutil.rmtree(naive["val"])
+    r["resample"]["output_mb"] = folder_mb(Path(real["res"]))
+    checks["resample"] = {
+        layout: compare_sets(
+            Path(real["res"]) / f"{layout}.npz",
+            Path(naive["res"]) / f"{layout}.npz",
+            ("inputs", "targets", "start_s"),
+        )
+        for layout in ("stance", "window")
+    }
+    r["fuse"] = run_child("fuse", {"resampled": real["res"], "out": real["fused"]}, tmp)
+    r["fuse"]["output_mb"] = folder_mb(Path(real["fused"]))
+    b["fuse"] = run_child("naive_fuse", {"resampled": naive["res"], "out": naive["fused"]}, tmp)
+    checks["fuse"] = {
+        f"{layout}/{cond}": compare_sets(
+            Path(real["fused"]) / layout / f"{cond}.npz",
+            Path(naive["fused"]) / layout / f"{cond}.npz",
+            ("inputs", "static"),
+        )
+        for layout in ("stance", "window")
+        for cond in ("base", "subject")
+    }
+    for tag in (real, naive):
+        for key in ("val", "res", "fused"):
+            shutil.rmtree(tag[key], ignore_errors=True)
+    return b, checks
+
+
+def print_equivalence(checks: dict[str, Any]) -> None:
+    print("equivalence (baseline vs library):")
+    v = checks["validate"]
+    print(
+        f"  validate: {v['metric_columns']} metric columns x {v['trials']} trials, max relative "
+        f"difference {v['max_rel_diff']:.1e} ({v['max_rel_diff_column']}); GX decisions agree "
+        f"{v['gx_decisions_agree']}; library quarantined {v['real_quarantined']} -> "
+        f"{'OK' if v['ok'] else 'MISMATCH'}"
+    )
+    for stage in ("resample", "fuse"):
+        for key, c in checks[stage].items():
+            diffs = ", ".join(
+                f"{k.removesuffix('_max_abs_diff')} {val:.1e}"
+                for k, val in c.items()
+                if k.endswith("_max_abs_diff")
+            )
+            print(
+                f"  {stage} {key}: {c['samples_real']} vs {c['samples_baseline']} samples, "
+                f"max |diff| {diffs or 'n/a'} -> {'OK' if c['ok'] else 'MISMATCH'}"
+            )
 
 
 def main() -> None:
@@ -1025,6 +1183,13 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("reports/benchmarks/data_stages.json"))
     parser.add_argument("--tmp", type=Path, default=None, help="parent of the temporary folder")
+    parser.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="library stages only, no baseline, equivalence check or 1-worker resample (for "
+        "large --scale: the baseline's resample takes 5-25x the library's); each stage's "
+        "input is deleted once the next stage has read it, to bound the disk",
+    )
     parser.add_argument("--child", nargs=2, metavar=("STAGE", "SPEC"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.baseline_trials < 1 or args.scale <= 0:
@@ -1039,6 +1204,7 @@ def main() -> None:
     per_cohort = SynthConfig().subjects
     subjects = max(1, round(args.scale * per_cohort))
     small_subjects = max(1, round(subjects / 4))
+    small_trials = small_subjects * (SynthConfig().walking_trials + SynthConfig().static_trials)
     trials = subjects * (SynthConfig().walking_trials + SynthConfig().static_trials)
     with tempfile.TemporaryDirectory(prefix="gaitgrf-bench-", dir=args.tmp) as tmp_name:
         tmp = Path(tmp_name)
@@ -1064,77 +1230,36 @@ def main() -> None:
         real, naive = paths("real"), paths("naive")
         os.makedirs(real["report"])
         os.makedirs(naive["report"])
-        r, b = {}, {}
+        r: dict[str, Any] = {}
+        b: dict[str, Any] = {}
+        checks: dict[str, Any] = {}
+        disk_mb = {"raw": raw_mb}
         r["validate"] = run_child(
             "validate",
             {"raw": str(tmp / "raw"), "out": real["val"], "report": real["report"]},
             tmp,
         )
-        b["validate"] = run_child(
-            "naive_validate",
-            {
-                "raw": str(tmp / "raw"),
-                "out": naive["val"],
-                "metrics": str(Path(naive["report"]) / "metrics.csv"),
-                "gx_trials": args.baseline_trials,
-            },
-            tmp,
-        )
-        checks = {
-            "validate": check_validate(
-                Path(real["report"]) / "trial_metrics.csv",
-                Path(naive["report"]) / "metrics.csv",
-                b["validate"]["decisions"],
+        disk_mb["validated"] = folder_mb(Path(real["val"]))
+        if args.no_baseline:
+            r["resample"] = run_child(
+                "resample",
+                {"validated": real["val"], "out": real["res"], "report": real["report"] + "/e"},
+                tmp,
             )
-        }
-        r["resample"] = run_child(
-            "resample",
-            {"validated": real["val"], "out": real["res"], "report": real["report"] + "/ev.json"},
-            tmp,
+            disk_mb["resampled"] = folder_mb(Path(real["res"]))
+            shutil.rmtree(real["val"])
+            r["fuse"] = run_child("fuse", {"resampled": real["res"], "out": real["fused"]}, tmp)
+            disk_mb["fused"] = folder_mb(Path(real["fused"]))
+            shutil.rmtree(real["res"])
+            shutil.rmtree(real["fused"])
+        else:
+            b, checks = library_and_baseline(args, tmp, real, naive, r)
+            disk_mb["resampled"] = r["resample"]["output_mb"]
+            disk_mb["fused"] = r["fuse"]["output_mb"]
+        disk_mb["peak_estimate"] = raw_mb + max(
+            disk_mb["validated"] + disk_mb["resampled"],
+            disk_mb["resampled"] + disk_mb["fused"],
         )
-        r["resample_w1"] = run_child(
-            "resample",
-            {
-                "validated": real["val"],
-                "out": str(tmp / "res-w1"),
-                "report": real["report"] + "/ev1.json",
-                "workers": 1,
-            },
-            tmp,
-        )
-        shutil.rmtree(tmp / "res-w1")
-        b["resample"] = run_child(
-            "naive_resample",
-            {
-                "validated": naive["val"],
-                "out": naive["res"],
-                "report": naive["report"] + "/ev.json",
-            },
-            tmp,
-        )
-        shutil.rmtree(naive["val"])
-        checks["resample"] = {
-            layout: compare_sets(
-                Path(real["res"]) / f"{layout}.npz",
-                Path(naive["res"]) / f"{layout}.npz",
-                ("inputs", "targets", "start_s"),
-            )
-            for layout in ("stance", "window")
-        }
-        r["fuse"] = run_child("fuse", {"resampled": real["res"], "out": real["fused"]}, tmp)
-        b["fuse"] = run_child("naive_fuse", {"resampled": naive["res"], "out": naive["fused"]}, tmp)
-        checks["fuse"] = {
-            f"{layout}/{cond}": compare_sets(
-                Path(real["fused"]) / layout / f"{cond}.npz",
-                Path(naive["fused"]) / layout / f"{cond}.npz",
-                ("inputs", "static"),
-            )
-            for layout in ("stance", "window")
-            for cond in ("base", "subject")
-        }
-        for tag in (real, naive):
-            for key in ("val", "res", "fused"):
-                shutil.rmtree(tag[key], ignore_errors=True)
 
         print(f"memory growth: library stages on the {small_subjects}-subject sub-cohort")
         small = paths("small")
@@ -1153,28 +1278,8 @@ def main() -> None:
             "fuse": run_child("fuse", {"resampled": small["res"], "out": small["fused"]}, tmp),
         }
 
-    nv = b["validate"]
-    rv = r["validate"]
-    rows = [
-        stage_row(
-            "validate (incl. GX import)",
-            trials,
-            rv["stage_s"] + rv["gx_import_s"],
-            rv,
-            nv["extrapolated_s"] + nv["gx_import_s"],
-            nv,
-        ),
-        stage_row("validate (GX imported)", trials, rv["stage_s"], rv, nv["extrapolated_s"], nv),
-    ]
-    for name, key in (("resample", "resample"), ("resample (1 worker)", "resample_w1")):
-        rows.append(
-            stage_row(
-                name, trials, r[key]["stage_s"], r[key], b["resample"]["stage_s"], b["resample"]
-            )
-        )
-    rows.append(
-        stage_row("fuse", trials, r["fuse"]["stage_s"], r["fuse"], b["fuse"]["stage_s"], b["fuse"])
-    )
+    rows = report_rows(trials, r, b)
+    nv = b.get("validate")
     growth = {}
     for stage in ("validate", "resample", "fuse"):
         big, little = r[stage], s[stage]
@@ -1183,6 +1288,9 @@ def main() -> None:
             "stage_mb": [little["working_mb"], big["working_mb"]],
             "peak_ratio": big["peak_rss_mb"] / little["peak_rss_mb"],
             "stage_ratio": big["working_mb"] / max(little["working_mb"], 1e-9),
+            "kb_per_added_trial": (big["working_mb"] - little["working_mb"])
+            * 1e3
+            / max(trials - small_trials, 1),
         }
     data_ratio = raw_mb / small_mb
     result = {
@@ -1203,10 +1311,10 @@ def main() -> None:
         "stages": rows,
         "gx_import_s": r["validate"]["gx_import_s"],
         "real_validate_phases_s": r["validate"]["phases_s"],
-        "baseline_validate": {
-            k: nv[k]
-            for k in ("gx_trials", "gx_setup_s", "gx_per_trial_s", "measured_s", "extrapolated_s")
-        },
+        "baseline_validate": (
+            {k: nv[k] for k in BASELINE_VALIDATE_KEYS if k in nv} if nv else None
+        ),
+        "disk_mb": disk_mb,
         "samples": r["resample"]["samples"],
         "equivalence": checks,
         "memory_growth": {
@@ -1218,9 +1326,10 @@ def main() -> None:
         "raw_children": {"real": r, "baseline": {k: v for k, v in b.items()}, "small": s},
         "wall_s": time.perf_counter() - wall,
     }
-    result["raw_children"]["baseline"]["validate"] = {
-        k: v for k, v in nv.items() if k != "decisions"
-    }
+    if nv:
+        result["raw_children"]["baseline"]["validate"] = {
+            k: v for k, v in nv.items() if k != "decisions"
+        }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=float) + "\n")
 
@@ -1230,34 +1339,21 @@ def main() -> None:
         f"({result['walking_trials']} walking), {raw_mb:.0f} MB raw; {os.cpu_count()} CPUs"
     )
     print_table(rows)
-    print(
-        f"GX import {r['validate']['gx_import_s']:.1f} s (in validate's time above); baseline GX: "
-        f"{nv['gx_per_trial_s'] * 1e3:.0f} ms/trial measured on {nv['gx_trials']} trials, "
-        f"extrapolated to {trials} (measured loop {nv['measured_s']:.1f} s)"
-    )
+    if nv:
+        print(
+            f"GX import {r['validate']['gx_import_s']:.1f} s (in validate's time above); "
+            f"baseline GX: {nv['gx_per_trial_s'] * 1e3:.0f} ms/trial measured on "
+            f"{nv['gx_trials']} trials, extrapolated to {trials} "
+            f"(measured loop {nv['measured_s']:.1f} s)"
+        )
     phases = ", ".join(f"{k} {v:.1f}" for k, v in r["validate"]["phases_s"].items())
     print(f"library validate phases (s): {phases}")
     print(f"samples: {r['resample']['samples']}")
     print()
-    print("equivalence (baseline vs library):")
-    v = checks["validate"]
-    print(
-        f"  validate: {v['metric_columns']} metric columns x {v['trials']} trials, max relative "
-        f"difference {v['max_rel_diff']:.1e} ({v['max_rel_diff_column']}); GX decisions agree "
-        f"{v['gx_decisions_agree']}; library quarantined {v['real_quarantined']} -> "
-        f"{'OK' if v['ok'] else 'MISMATCH'}"
-    )
-    for stage in ("resample", "fuse"):
-        for key, c in checks[stage].items():
-            diffs = ", ".join(
-                f"{k.removesuffix('_max_abs_diff')} {val:.1e}"
-                for k, val in c.items()
-                if k.endswith("_max_abs_diff")
-            )
-            print(
-                f"  {stage} {key}: {c['samples_real']} vs {c['samples_baseline']} samples, "
-                f"max |diff| {diffs or 'n/a'} -> {'OK' if c['ok'] else 'MISMATCH'}"
-            )
+    if checks:
+        print_equivalence(checks)
+    disk = ", ".join(f"{k} {v:,.0f}" for k, v in disk_mb.items())
+    print(f"disk (MB): {disk}")
     print()
     print(
         f"memory growth, {small_subjects} -> {subjects} subjects "
@@ -1269,7 +1365,8 @@ def main() -> None:
         print(
             f"  {stage:<9} peak RSS {g['peak_rss_mb'][0]:5.0f} -> {g['peak_rss_mb'][1]:5.0f} MB "
             f"(x{g['peak_ratio']:.2f}); above imports {lo:5.0f} -> {hi:5.0f} MB "
-            f"(x{g['stage_ratio']:.2f}) {verdict}"
+            f"(x{g['stage_ratio']:.2f}, {g['kb_per_added_trial']:+.1f} KB per added trial) "
+            f"{verdict}"
         )
     print(f"wall time {result['wall_s']:.0f} s; written {args.out}")
 
