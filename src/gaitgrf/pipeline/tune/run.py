@@ -26,11 +26,12 @@ import numpy as np
 import pandas as pd
 
 from gaitgrf.core.artifacts import BUNDLE_DIR, SUMMARY_FILE, Artifacts
-from gaitgrf.core.config import BudgetConfig, TuneConfig
+from gaitgrf.core.config import TuneConfig
 from gaitgrf.core.samples import SampleSet
 from gaitgrf.pipeline.tune.data import tuning_data
 from gaitgrf.pipeline.tune.nested import run_nested
 from gaitgrf.pipeline.tune.objective import StudyContext, optimize
+from gaitgrf.pipeline.tune.parent_runs import parent_run, study_tags
 from gaitgrf.pipeline.tune.refit import refit
 from gaitgrf.pipeline.tune.study import (
     Log,
@@ -83,52 +84,6 @@ class StudyOutcome:
     out_dir: Path
 
 
-def _study_tags(request: StudyRequest, print_: str) -> dict[str, str]:
-    return {
-        "gaitgrf.study": study_name(request.arch, request.condition),
-        "gaitgrf.architecture": request.arch,
-        "gaitgrf.condition": request.condition,
-        "gaitgrf.data_version": request.data_version,
-        "gaitgrf.git_commit": request.git_commit,
-        "gaitgrf.fingerprint": print_,
-    }
-
-
-def _parent_run(
-    tracker: Tracker | None,
-    name: str,
-    print_: str,
-    tags: dict[str, str],
-    budget: BudgetConfig,
-    profile: str,
-) -> str | None:
-    """The study's MLflow parent run: resumed when one of this fingerprint exists, else new."""
-    from gaitgrf.tracking.client import TUNING_EXPERIMENT
-
-    if tracker is None:
-        return None
-    found = tracker.find_run(
-        TUNING_EXPERIMENT,
-        {"gaitgrf.study": name, "gaitgrf.fingerprint": print_, "gaitgrf.role": "study"},
-    )
-    if found is not None:
-        parent: str = found.info.run_id
-        tracker.resume_run(parent)
-        return parent
-    parent = tracker.start_run(
-        TUNING_EXPERIMENT,
-        name,
-        {**tags, "gaitgrf.role": "study"},
-        note=f"Optuna study {name}: one child run per trial, and the refit of the "
-        "best trial on all tuning subjects, which owns the logged models.",
-    )
-    tracker.log_params(
-        parent,
-        {"budget.profile": profile, **{f"budget.{k}": v for k, v in budget.model_dump().items()}},
-    )
-    return parent
-
-
 def _join(request: StudyRequest) -> tuple[optuna.Study, StudyContext, str]:
     """Open (or create) the study and its MLflow parent run, under the study's lock."""
     arch, cfg, log = request.arch, request.cfg, request.log
@@ -137,12 +92,12 @@ def _join(request: StudyRequest) -> tuple[optuna.Study, StudyContext, str]:
     data = tuning_data(request.samples, request.subjects, cfg)
     print_ = fingerprint(arch, request.data_version, budget, cfg)
     storage = open_storage(request.storage_url)
-    tags = _study_tags(request, print_)
+    tags = study_tags(request, print_)
     # One process at a time opens the study: exactly one creates it and enqueues the
     # defaults, and all share one MLflow parent run.
     with study_lock(storage, name, log):
         study = join_with_defaults(storage, name, arch, cfg, print_, log)
-        parent = _parent_run(request.tracker, name, print_, tags, budget, cfg.profile)
+        parent = parent_run(request.tracker, name, print_, tags, budget, cfg.profile)
     if request.tracker is not None and parent is not None:  # what the study tunes on
         request.tracker.log_dataset(
             parent,
