@@ -173,3 +173,36 @@ def test_holdout_mode_writes_no_out_of_fold_predictions(tmp_path: Path) -> None:
     summary = run_mlp_study(tmp_path, cfg, data=make_samples(subjects=8, per_subject=3))
     assert "nested" not in summary
     assert not (tmp_path / "tuned" / "mlp__subject" / OOF_FILE).exists()
+
+
+def test_outer_studies_are_tracked_apart_from_the_holdout_study(tmp_path: Path) -> None:
+    """Each outer study gets its own MLflow parent run (role outer_study, its fold and test
+    subjects), its trials are child runs of it, and a re-run resumes them instead of adding."""
+    from gaitgrf.tracking.client import TUNING_EXPERIMENT, Tracker, sqlite_uri
+
+    tracker = Tracker(sqlite_uri(tmp_path / "mlflow.db"), tmp_path / "artifacts")
+    data = make_samples(subjects=9, per_subject=3)
+    summary = run_mlp_study(tmp_path, nested_config(outer=3), tracker, data=data)
+    record = json.loads((tmp_path / "tuned" / "mlp__subject" / NESTED_FILE).read_text())
+    experiment = tracker.experiment(TUNING_EXPERIMENT)
+    runs = tracker.client.search_runs([experiment], max_results=1000)
+    by_role: dict[str, list] = {}  # type: ignore[type-arg]
+    for run in runs:
+        by_role.setdefault(run.data.tags.get("gaitgrf.role", ""), []).append(run)
+    assert len(by_role["study"]) == 1  # the hold-out study, as before
+    outer = {r.data.tags["gaitgrf.study"]: r for r in by_role["outer_study"]}
+    assert sorted(outer) == summary["nested"]["studies"]
+    for fold in record["folds"]:
+        run = outer[fold["study"]]
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["gaitgrf.holdout_study"] == "mlp__subject"
+        assert run.data.tags["gaitgrf.outer_fold"] == str(fold["fold"])
+        assert run.data.params["outer.test_subjects"] == ",".join(fold["test"])
+        assert run.data.metrics["best_cv_val_loss"] == pytest.approx(fold["cv_val_loss"])
+        children = [
+            r for r in by_role["trial"] if r.data.tags.get("mlflow.parentRunId") == run.info.run_id
+        ]
+        assert len(children) == 1 and children[0].info.run_name == f"{fold['study']}#0"
+    run_mlp_study(tmp_path, nested_config(outer=3), tracker, data=data)  # resumed, not added
+    again = tracker.client.search_runs([experiment], "tags.`gaitgrf.role` = 'outer_study'")
+    assert len(again) == 3

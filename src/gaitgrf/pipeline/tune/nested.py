@@ -32,6 +32,7 @@ from gaitgrf.core.config import TuneConfig
 from gaitgrf.core.samples import SampleSet
 from gaitgrf.pipeline.tune.data import TuningData, check_subject_wise
 from gaitgrf.pipeline.tune.objective import StudyContext, optimize
+from gaitgrf.pipeline.tune.parent_runs import parent_run, study_tags
 from gaitgrf.pipeline.tune.refit import refit_predictor, train_best
 from gaitgrf.pipeline.tune.study import (
     TrialBudget,
@@ -166,8 +167,11 @@ def _outer_study(
     name = outer_study_name(study_name(arch, request.condition), fold.fold)
     budget = cfg.budget_for(arch)
     storage = open_storage(request.storage_url)
+    print_ = _fingerprint(request, fold.fold)
+    tags = _outer_tags(request, name, print_, fold)
     with study_lock(storage, name, log):
-        study = join_with_defaults(storage, name, arch, cfg, _fingerprint(request, fold.fold), log)
+        study = join_with_defaults(storage, name, arch, cfg, print_, log)
+        parent = _outer_parent_run(request, name, print_, tags, fold)
     started = time.perf_counter()
     log(
         f"{name}: {len(fold.train)} training / {len(fold.test)} test subjects, "
@@ -180,9 +184,9 @@ def _outer_study(
         budget=budget,
         cfg=cfg,
         fixed_hp=dict(request.fixed_hp or {}),
-        tracker=None,
-        parent_run=None,
-        tags={},
+        tracker=request.tracker,
+        parent_run=parent,
+        tags={**tags, "gaitgrf.role": "trial"},
         log=log,
         budget_slots=TrialBudget(
             storage=storage,
@@ -209,7 +213,67 @@ def _outer_study(
         "refit_samples": int(done.index.size),
         "seconds": time.perf_counter() - started,
     }
+    _end_outer_run(request, parent, record)
     return record, predicted
+
+
+def _outer_tags(request: StudyRequest, name: str, print_: str, fold: OuterFold) -> dict[str, str]:
+    """The hold-out study's tags, renamed to the outer study and naming its fold."""
+    return {
+        **study_tags(request, print_),
+        "gaitgrf.study": name,
+        "gaitgrf.holdout_study": study_name(request.arch, request.condition),
+        "gaitgrf.outer_fold": str(fold.fold),
+    }
+
+
+def _outer_parent_run(
+    request: StudyRequest, name: str, print_: str, tags: dict[str, str], fold: OuterFold
+) -> str | None:
+    """The outer study's MLflow parent run (role `outer_study`; None without a tracker): its
+    trials are child runs, as a hold-out study's are, so a nested run is inspectable in the UI
+    like any study; no model is logged (the out-of-fold predictions are the output)."""
+    cfg = request.cfg
+    parent = parent_run(
+        request.tracker,
+        name,
+        print_,
+        tags,
+        cfg.budget_for(request.arch),
+        cfg.profile,
+        role="outer_study",
+        note=f"Nested cross-validation, outer fold {fold.fold} of {cfg.outer_folds}: tuned "
+        f"and refit on {len(fold.train)} subjects, predicting {len(fold.test)} it never saw; "
+        "one child run per trial.",
+    )
+    if request.tracker is not None and parent is not None:
+        request.tracker.log_params(
+            parent,
+            {
+                "outer.folds": cfg.outer_folds,
+                "outer.fold": fold.fold,
+                "outer.train_subjects": len(fold.train),
+                "outer.test_subjects": ",".join(fold.test),
+            },
+        )
+    return parent
+
+
+def _end_outer_run(request: StudyRequest, parent: str | None, record: dict[str, Any]) -> None:
+    tracker = request.tracker
+    if tracker is None or parent is None:
+        return
+    loss = record["cv_val_loss"]
+    tracker.log_metrics(
+        parent,
+        {
+            "best_cv_val_loss": float("nan") if loss is None else float(loss),
+            "refit_samples": float(record["refit_samples"]),
+            "seconds": float(record["seconds"]),
+        },
+    )
+    tracker.set_tags(parent, {"gaitgrf.best_trial": record["best_trial"]})
+    tracker.end_run(parent)
 
 
 def run_nested(request: StudyRequest) -> dict[str, Any]:

@@ -111,7 +111,7 @@ def _start_trial_run(trial: optuna.Trial, ctx: StudyContext, hp: dict[str, Any])
         return None
     run = ctx.tracker.start_run(
         TUNING_EXPERIMENT,
-        f"{study_name(ctx.arch, ctx.condition)}#{trial.number}",
+        f"{ctx.tags.get('gaitgrf.study', study_name(ctx.arch, ctx.condition))}#{trial.number}",
         {**ctx.tags, "gaitgrf.trial": str(trial.number)},
         parent=ctx.parent_run,
     )

@@ -34,15 +34,21 @@ def parent_run(
     tags: dict[str, str],
     budget: BudgetConfig,
     profile: str,
+    role: str = "study",
+    note: str | None = None,
 ) -> str | None:
-    """The study's MLflow parent run: resumed when one of this fingerprint exists, else new."""
+    """The study's MLflow parent run: resumed when one of this fingerprint exists, else new.
+
+    `role` tells a hold-out study ("study") from a nested outer-fold one ("outer_study"), so
+    a search for one never finds the other; `note` replaces the run's default description.
+    """
     from gaitgrf.tracking.client import TUNING_EXPERIMENT
 
     if tracker is None:
         return None
     found = tracker.find_run(
         TUNING_EXPERIMENT,
-        {"gaitgrf.study": name, "gaitgrf.fingerprint": print_, "gaitgrf.role": "study"},
+        {"gaitgrf.study": name, "gaitgrf.fingerprint": print_, "gaitgrf.role": role},
     )
     if found is not None:
         parent: str = found.info.run_id
@@ -51,8 +57,9 @@ def parent_run(
     parent = tracker.start_run(
         TUNING_EXPERIMENT,
         name,
-        {**tags, "gaitgrf.role": "study"},
-        note=f"Optuna study {name}: one child run per trial, and the refit of the "
+        {**tags, "gaitgrf.role": role},
+        note=note
+        or f"Optuna study {name}: one child run per trial, and the refit of the "
         "best trial on all tuning subjects, which owns the logged models.",
     )
     tracker.log_params(
