@@ -12,6 +12,11 @@ BIN := $(CURDIR)/$(VENV)/bin
 # Written after a successful install; pyproject.toml newer than it means "install again".
 STAMP := $(VENV)/.gaitgrf-installed
 LINT_PATHS := src stages flows tests benchmarks
+# Test processes (pytest-xdist; whole modules per process, so module fixtures are built once).
+# Most test time is subprocesses importing torch/MLflow/GX one core at a time, so two processes
+# on two cores nearly halve it. `make test PYTEST_WORKERS=0` runs in one process.
+PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile
 
 # No telemetry; Prefect keeps its state in the project and starts a temporary server on demand.
 export DVC_NO_ANALYTICS := 1
@@ -53,15 +58,15 @@ run: setup ## Bootstrap (git, DVC, default cohort) and reproduce the pipeline
 
 test: setup ## Run the fast tests: unit, data and model tests (no integration tests)
 	@echo "==> pytest -m 'not integration'"
-	$(BIN)/pytest -m "not integration"
+	$(BIN)/pytest -m "not integration" $(PYTEST_PARALLEL)
 
 test-integration: setup ## Run the end-to-end tests (real git/DVC/Prefect/MLflow/PostgreSQL; CI runs them)
 	@echo "==> pytest -m integration"
-	$(BIN)/pytest -m integration
+	$(BIN)/pytest -m integration $(PYTEST_PARALLEL)
 
 test-all: setup ## Run every test (make test + make test-integration)
 	@echo "==> pytest (all tests)"
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 lint: setup ## Check style: ruff check and ruff format --check
 	@echo "==> ruff check $(LINT_PATHS)"

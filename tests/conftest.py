@@ -18,6 +18,12 @@ if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
 import cohort_factory  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# No per-example deadline: the suite runs in parallel processes on shared CI machines, where an
+# example's wall time says nothing about the code (hypothesis' default 200 ms would flake).
+settings.register_profile("gaitgrf", deadline=None)
+settings.load_profile("gaitgrf")
 
 
 @pytest.fixture
