@@ -6,7 +6,6 @@ Each run is a subprocess with its own PREFECT_HOME, as a user would run `gaitgrf
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ import yaml
 
 from gaitgrf.core.config import SynthConfig
 from gaitgrf.synth import generate_cohort
-from tests.support.projects import REPO, prefect_env
+from tests.support.projects import REPO, prefect_env, run_in_own_group
 from tests.support.servers import free_port, http_server
 
 pytestmark = pytest.mark.integration
@@ -36,17 +35,13 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_flow(project: Path, env: dict[str, str]) -> str:
-    proc = subprocess.run(
+    code, output = run_in_own_group(
         [sys.executable, "-m", "flows.prepare", "--params", "params.yaml"],
         cwd=project,
         env=env,
-        capture_output=True,
-        text=True,
         timeout=300,
-        check=False,
     )
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output
+    assert code == 0, output
     return output
 
 

@@ -8,14 +8,13 @@ by `run_study` in the Dask worker processes, with the DVC stage's outputs.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.support.projects import prefect_env, write_tuning_project
+from tests.support.projects import prefect_env, run_in_own_group, write_tuning_project
 
 pytestmark = pytest.mark.integration
 
@@ -32,17 +31,10 @@ def test_flow_fans_studies_out_on_a_local_dask_cluster(tmp_path: Path) -> None:
     env = prefect_env(tmp_path / "prefect", MLFLOW_DISABLE_TELEMETRY="true")
     for key in ("MLFLOW_TRACKING_URI", "GAITGRF_OPTUNA_STORAGE"):
         env.pop(key, None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "flows.tune", "--arch", "mlp"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-        check=False,
+    code, out = run_in_own_group(
+        [sys.executable, "-m", "flows.tune", "--arch", "mlp"], cwd=project, env=env, timeout=400
     )
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out
+    assert code == 0, out
     assert "Finished in state Completed()" in out
     for cond in ("base", "subject"):
         study = f"mlp__{cond}"

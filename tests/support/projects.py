@@ -9,10 +9,13 @@ or worker reads.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -153,6 +156,41 @@ def run_ok(cwd: Path, *args: str) -> str:
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"{' '.join(args)} failed ({proc.returncode}):\n{output}"
     return output
+
+
+def run_in_own_group(
+    args: Sequence[str], cwd: Path, env: dict[str, str], timeout: float
+) -> tuple[int, str]:
+    """Run `args` as the leader of a new process group; its exit code and stdout + stderr.
+
+    Output goes to a file, not a pipe: a Dask or Prefect grandchild that outlives the command
+    would otherwise hold the pipe open and `subprocess.run` wait on it past any timeout. When
+    the command ends, or runs past `timeout` (the test then fails with its output), the whole
+    group is killed, so no worker outlives the test.
+    """
+    with tempfile.TemporaryFile(mode="w+") as log:
+        proc = subprocess.Popen(
+            list(args),
+            cwd=cwd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            code: int | None = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            code = None
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.seek(0)
+        output = log.read()
+    if code is None:
+        raise AssertionError(f"{' '.join(args)} ran past {timeout:.0f} s:\n{output[-8000:]}")
+    return code, output
 
 
 def run_fails(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
