@@ -11,28 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from gaitgrf.core.config import BudgetConfig, FuseConfig, ResampleConfig, SynthConfig, TuneConfig
+from gaitgrf.core.config import FuseConfig, ResampleConfig, SynthConfig, TuneConfig
 from gaitgrf.core.samples import SampleSet
 from gaitgrf.pipeline.fuse.features import fuse_samples, read_subjects
 from gaitgrf.pipeline.resample.run import resample_cohorts
 from gaitgrf.pipeline.tune.run import StudyRequest, run_study
 from gaitgrf.synth import generate_cohort
 from gaitgrf.tracking.client import Tracker, pip_requirements, sqlite_uri
+from tests.support.projects import uncapped_budget
 
 MODEL_NAME = "gaitgrf"
 TUNE = TuneConfig.with_budget(
     folds=2,
     test_fraction=0.25,
     threads=1,
-    budget=BudgetConfig(
-        n_trials=1,
-        timeout_s=None,
-        epochs=1,
-        max_train_samples=None,
-        max_val_samples=None,
-        refit_epochs=12,
-        max_refit_samples=None,
-    ),
+    budget=uncapped_budget(1, 1, refit_epochs=12),
 )
 
 

@@ -37,6 +37,7 @@ from gaitgrf.training.splits import (
     split_subjects,
 )
 from tests.sample_factory import make_cohorts, make_samples, run_mlp_study
+from tests.support.projects import uncapped_budget
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -214,13 +215,7 @@ def _cfg() -> TuneConfig:
         folds=2,
         test_fraction=0.2,
         external_cohorts=("lab",),
-        budget=BudgetConfig(
-            n_trials=1,
-            epochs=1,
-            max_train_samples=None,
-            max_val_samples=None,
-            max_refit_samples=None,
-        ),
+        budget=uncapped_budget(1, 1),
     )
 
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gaitgrf.core.config import BudgetConfig, TuneConfig
+from gaitgrf.core.config import TuneConfig
 from gaitgrf.pipeline.tune.data import TuningData, check_subject_wise
 from gaitgrf.pipeline.tune.nested import (
     NESTED_FILE,
@@ -30,6 +30,7 @@ from gaitgrf.pipeline.tune.nested import (
 from gaitgrf.pipeline.tune.study import TuningError
 from gaitgrf.training.splits import sample_index, strata
 from tests.sample_factory import make_cohorts, make_samples, run_mlp_study
+from tests.support.projects import uncapped_budget
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -41,13 +42,7 @@ def nested_config(outer: int = 3, **fields: object) -> TuneConfig:
         evaluation="nested",
         outer_folds=outer,
         threads=1,
-        budget=BudgetConfig(
-            n_trials=1,
-            epochs=1,
-            max_train_samples=None,
-            max_val_samples=None,
-            max_refit_samples=None,
-        ),
+        budget=uncapped_budget(1, 1),
         **fields,
     )
 

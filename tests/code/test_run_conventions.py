@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from gaitgrf.core.config import BudgetConfig, Params, TuneConfig
+from gaitgrf.core.config import Params, TuneConfig
 from gaitgrf.pipeline.evaluate.run import log_to_mlflow
 from gaitgrf.runtime import open_tracker
 from gaitgrf.serving.inputs import load_predictor
@@ -34,6 +34,7 @@ from gaitgrf.tracking.conventions import (
     source_tags,
 )
 from tests.sample_factory import run_mlp_study
+from tests.support.projects import uncapped_budget
 
 HEAD = "0123456789abcdef0123456789abcdef01234567"
 
@@ -171,9 +172,7 @@ def test_evaluation_scores_the_logged_model_named_after_its_study(tmp_path: Path
     """The refit's logged models carry the study's name; the evaluation run takes the pyfunc
     model as input and logs its test metrics on it; the registered version's source is it."""
     tracker = Tracker(sqlite_uri(tmp_path / "mlflow.db"), tmp_path / "artifacts")
-    budget = BudgetConfig(
-        n_trials=1, epochs=1, max_train_samples=None, max_val_samples=None, max_refit_samples=None
-    )
+    budget = uncapped_budget(1, 1)
     cfg = TuneConfig.with_budget(folds=2, test_fraction=0.25, budget=budget)
     summary = run_mlp_study(tmp_path, cfg, tracker, data_version=f"dvc:{MD5}")
     ml = summary["mlflow"]

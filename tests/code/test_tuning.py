@@ -24,6 +24,7 @@ from gaitgrf.pipeline.tune.study import TuningError
 from gaitgrf.predictor import GrfPredictor
 from gaitgrf.tracking.client import TUNING_EXPERIMENT, Tracker, sqlite_uri
 from tests.sample_factory import make_samples, run_mlp_study
+from tests.support.projects import uncapped_budget
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -32,14 +33,7 @@ def config(n_trials: int = 2, epochs: int = 2, **budget: object) -> TuneConfig:
     return TuneConfig.with_budget(
         folds=2,
         test_fraction=0.25,
-        budget=BudgetConfig(
-            n_trials=n_trials,
-            epochs=epochs,
-            max_train_samples=None,
-            max_val_samples=None,
-            max_refit_samples=None,
-            **budget,  # type: ignore[arg-type]
-        ),
+        budget=uncapped_budget(n_trials, epochs, **budget),
     )
 
 

@@ -14,10 +14,11 @@ import numpy as np
 import optuna
 import pytest
 
-from gaitgrf.core.config import BudgetConfig, TuneConfig
+from gaitgrf.core.config import TuneConfig
 from gaitgrf.predictor import GrfPredictor, frame_from_arrays
 from gaitgrf.tracking.client import TUNING_EXPERIMENT, Tracker
 from tests.sample_factory import make_samples, run_mlp_study
+from tests.support.projects import uncapped_budget
 
 pytestmark = pytest.mark.integration
 MODEL = "gaitgrf-pg-test"
@@ -32,14 +33,7 @@ def test_runs_and_registry_on_a_postgres_backed_server(
     cfg = TuneConfig.with_budget(
         folds=2,
         test_fraction=0.25,
-        budget=BudgetConfig(
-            n_trials=2,
-            timeout_s=None,
-            epochs=2,
-            max_train_samples=None,
-            max_val_samples=None,
-            max_refit_samples=None,
-        ),
+        budget=uncapped_budget(2, 2),
     )
     summary = run_mlp_study(tmp_path, cfg, tracker, data_version="pg-test")
     ml = summary["mlflow"]

@@ -15,7 +15,7 @@ import optuna
 import pytest
 
 from gaitgrf.core.artifacts import BUNDLE_DIR, SUMMARY_FILE, Artifacts
-from gaitgrf.core.config import BudgetConfig, PathsConfig, PromoteConfig, TuneConfig
+from gaitgrf.core.config import PathsConfig, PromoteConfig, TuneConfig
 from gaitgrf.pipeline.promote import (
     CHALLENGER,
     CHAMPION,
@@ -28,20 +28,13 @@ from gaitgrf.pipeline.tune.run import StudyRequest, run_study
 from gaitgrf.predictor import GrfPredictor, frame_from_arrays
 from gaitgrf.tracking.client import TUNING_EXPERIMENT, Tracker, fluent_uris, sqlite_uri
 from tests.sample_factory import make_samples
+from tests.support.projects import uncapped_budget
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 CFG = TuneConfig.with_budget(
     folds=2,
     test_fraction=0.25,
-    budget=BudgetConfig(
-        n_trials=1,
-        timeout_s=None,
-        epochs=4,
-        max_train_samples=None,
-        max_val_samples=None,
-        refit_epochs=40,
-        max_refit_samples=None,
-    ),
+    budget=uncapped_budget(1, 4, refit_epochs=40),
 )
 
 

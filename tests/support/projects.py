@@ -24,7 +24,7 @@ import yaml
 
 from gaitgrf.core import contract as c
 from gaitgrf.core.artifacts import Artifacts
-from gaitgrf.core.config import Params
+from gaitgrf.core.config import BudgetConfig, Params
 from tests.sample_factory import make_samples
 
 REPO = Path(__file__).resolve().parents[2]
@@ -83,6 +83,22 @@ def write_tiny_project(
         edit(params)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return root
+
+
+def uncapped_budget(n_trials: int, epochs: int, **fields: Any) -> BudgetConfig:
+    """A budget of `n_trials` x `epochs` that trains, validates and refits on every sample.
+
+    The tests' sample sets are tiny, so the default profile's sample caps would only hide
+    samples; `fields` sets the rest (timeout, refit epochs, ...).
+    """
+    return BudgetConfig(
+        n_trials=n_trials,
+        epochs=epochs,
+        max_train_samples=None,
+        max_val_samples=None,
+        max_refit_samples=None,
+        **fields,
+    )
 
 
 def write_tuning_project(
