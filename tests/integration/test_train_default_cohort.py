@@ -33,7 +33,7 @@ from gaitgrf.training.splits import hold_out, sample_index
 pytestmark = pytest.mark.integration
 
 PARAMS = Params()
-#: Samples of the training / test subjects an ImageNet backbone's epoch draws (None: all).
+#: Samples of the training / test subjects an ImageNet backbone's epoch draws (at most).
 BACKBONE_SAMPLES = (512, 256)
 #: The eight light architectures train in both conditions; the ImageNet backbones (minutes per
 #: epoch on two cores) in the `subject` condition, the one the study reports them at their best.
