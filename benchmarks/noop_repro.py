@@ -25,8 +25,8 @@ benchmark builds them as a *stand-in*:
 
 The stand-in's files are not valid data for the stages (nothing reads them); they are what DVC
 stats and would hash. The copy's cache uses hard links (`--link`, DVC's `cache.type`) so that
-committing 40 GB does not need another 40 GB; `copy` measures DVC's default instead, at twice
-the disk. Needs about `(scale - 1)` x the data stages' size of free disk under `--tmp`.
+committing 42 GB at 100x does not need another 42 GB; `copy` measures DVC's default instead, at
+twice the disk. Needs about `(scale - 1)` x the data stages' size of free disk under `--tmp`.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-#: Stage outputs that grow with the cohort (docs/pipeline.md); everything else keeps its size.
+#: Stage outputs that grow with the cohort (dvc.yaml); everything else keeps its size.
 DATA_OUTPUTS = ("data/raw", "data/validated", "data/resampled", "data/fused")
 #: Left out of the copy: not read by `dvc repro`, and large or machine-specific.
 SKIPPED = {".venv", ".dvc-remote", ".hypothesis", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
@@ -119,27 +119,30 @@ def scale_outputs(project: Path, scale: int) -> dict[str, dict[str, int]]:
     """
     sizes = {}
     for rel in DATA_OUTPUTS:
-        root = project / rel
-        files = [p for p in sorted(root.rglob("*")) if _is_data(p)] if root.is_dir() else []
-        for path in files:
+        for path in _data_files(project / rel):
             if path.parent.name == "trials":
                 for k in range(2, scale + 1):
                     shutil.copyfile(path, path.with_name(f"{path.stem}_x{k:03d}{path.suffix}"))
             else:
                 _repeat_bytes(path, scale)
-        after = [p for p in root.rglob("*") if _is_data(p)] if root.is_dir() else []
+        after = _data_files(project / rel)
         sizes[rel] = {"files": len(after), "bytes": sum(p.stat().st_size for p in after)}
     return sizes
 
 
-def _is_data(path: Path) -> bool:
-    return path.is_file() and path.suffix != ".dvc" and path.name != ".gitignore"
+def _data_files(root: Path) -> list[Path]:
+    """The files under `root` that the stand-in grows, sorted: all but DVC's own."""
+    if not root.is_dir():
+        return []
+    return [
+        p
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.suffix != ".dvc" and p.name != ".gitignore"
+    ]
 
 
 def _data_bytes(project: Path) -> int:
-    return sum(
-        p.stat().st_size for rel in DATA_OUTPUTS for p in (project / rel).rglob("*") if _is_data(p)
-    )
+    return sum(p.stat().st_size for rel in DATA_OUTPUTS for p in _data_files(project / rel))
 
 
 def run(
